@@ -1,0 +1,297 @@
+"""Parse an event's properties into the state change it describes (pure: no database).
+
+Parsing first means a malformed item is refused with a clear reason before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from storeflow.model.events import CanonicalEvent
+from storeflow.model.money import check_currency, parse_amount, to_minor
+
+ORDER_EVENTS = {"order_placed", "order_paid", "order_fulfilled", "order_cancelled", "order_refunded",
+                "order_updated", "shipment_updated"}
+CART_EVENTS = {"product_added_to_cart", "cart_updated", "checkout_started"}
+PRODUCT_EVENTS = {"product_created", "product_updated"}
+
+
+@dataclass(frozen=True)
+class LineItem:
+    product_id: str | None
+    variant_id: str | None
+    sku: str | None
+    title: str | None
+    quantity: int
+    price: Decimal | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"product_id": self.product_id, "variant_id": self.variant_id, "sku": self.sku,
+                "title": self.title, "quantity": self.quantity,
+                "price": None if self.price is None else str(self.price)}
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    order_id: str
+    currency: str | None
+    total_minor: int | None
+    refund_minor: int | None
+    items: tuple[LineItem, ...] | None
+    values: dict[str, Any] = field(default_factory=dict)  # number, statuses, tags, shipping_country
+    cart_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CartChange:
+    cart_id: str
+    kind: str
+    currency: str | None
+    value_minor: int | None
+    items: tuple[LineItem, ...] | None
+    added: LineItem | None
+    checkout_url: str | None
+
+
+@dataclass(frozen=True)
+class VariantData:
+    variant_id: str
+    sku: str | None
+    title: str | None
+    price_minor: int | None
+    currency: str | None
+    quantity: int | None
+
+
+@dataclass(frozen=True)
+class ProductChange:
+    product_id: str
+    values: dict[str, Any]
+    variants: tuple[VariantData, ...]
+
+
+@dataclass(frozen=True)
+class StockChange:
+    variant_id: str | None
+    sku: str | None
+    product_id: str | None
+    location: str
+    quantity: int | None
+    delta: int | None
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    channel: str
+    state: str
+
+
+Change = OrderChange | CartChange | ProductChange | StockChange | ConsentChange
+
+
+def _str(props: dict[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = props.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{where}: {value!r} is not a whole number")
+    try:
+        dec = Decimal(str(value))
+    except Exception as exc:
+        raise ValueError(f"{where}: {value!r} is not a whole number") from exc
+    if dec != dec.to_integral_value():
+        raise ValueError(f"{where}: {value!r} is not a whole number")
+    return int(dec)
+
+
+def _money(props: dict[str, Any], name: str, currency: str | None) -> int | None:
+    if props.get(name) is None:
+        return None
+    if currency is None:
+        raise ValueError(f"properties.{name}: an amount needs properties.currency (e.g. \"IDR\")")
+    try:
+        return to_minor(parse_amount(props[name]), currency)
+    except ValueError as exc:
+        raise ValueError(f"properties.{name}: {exc}") from exc
+
+
+def _currency(props: dict[str, Any]) -> str | None:
+    if props.get("currency") in (None, ""):
+        return None
+    try:
+        return check_currency(props["currency"])
+    except ValueError as exc:
+        raise ValueError(f"properties.currency: {exc}") from exc
+
+
+def _items(props: dict[str, Any]) -> tuple[LineItem, ...] | None:
+    raw = props.get("items", props.get("line_items"))
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ValueError("properties.items: must be a list of line items")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ValueError(f"properties.items[{i}]: must be an object")
+        out.append(_line_item(item, f"properties.items[{i}]"))
+    return tuple(out)
+
+
+def _line_item(item: dict[str, Any], where: str) -> LineItem:
+    price = None
+    if item.get("price") is not None:
+        try:
+            price = parse_amount(item["price"])
+        except ValueError as exc:
+            raise ValueError(f"{where}.price: {exc}") from exc
+    return LineItem(
+        product_id=_str(item, "product_id"),
+        variant_id=_str(item, "variant_id"),
+        sku=_str(item, "sku"),
+        title=_str(item, "title", "name"),
+        quantity=_int(item.get("quantity", 1), f"{where}.quantity"),
+        price=price,
+    )
+
+
+def _tags(props: dict[str, Any]) -> list[str] | None:
+    tags = props.get("tags")
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return [t.strip() for t in tags.split(",") if t.strip()]
+    if isinstance(tags, list):
+        return [str(t) for t in tags]
+    raise ValueError("properties.tags: use a list of strings or a comma-separated string")
+
+
+_ORDER_STATUS = {
+    "order_paid": {"financial_status": "paid"},
+    "order_fulfilled": {"fulfillment_status": "fulfilled"},
+    "order_cancelled": {"status": "cancelled"},
+    "order_refunded": {"financial_status": "refunded"},
+}
+
+
+def _order_change(event: CanonicalEvent) -> OrderChange:
+    p = event.properties
+    order_id = _str(p, "order_id", "id")
+    if order_id is None:
+        raise ValueError(f"properties.order_id: required for {event.type}")
+    currency = _currency(p)
+    values: dict[str, Any] = dict(_ORDER_STATUS.get(event.type, {}))
+    for name in ("number", "financial_status", "fulfillment_status"):
+        if _str(p, name) and name not in values:
+            values[name] = _str(p, name)
+    if _str(p, "shipping_country"):
+        values["shipping_country"] = str(p["shipping_country"]).upper()[:2]
+    tags = _tags(p)
+    if tags is not None:
+        values["tags"] = tags
+    if event.type == "shipment_updated":
+        values["tracking"] = {k: p[k] for k in ("status", "carrier", "tracking_number", "tracking_url") if k in p}
+        if str(p.get("status", "")).lower() == "delivered":
+            values["fulfillment_status"] = "delivered"
+    refund = None
+    if event.type == "order_refunded":
+        refund = _money(p, "amount", currency) if "amount" in p else None
+    total = _money(p, "total", currency) if event.type != "order_refunded" else _money(p, "total", currency)
+    cart_ids = tuple(x for x in (_str(p, "cart_id"), _str(p, "checkout_id")) if x)
+    return OrderChange(order_id, currency, total, refund, _items(p), values, cart_ids)
+
+
+def _cart_change(event: CanonicalEvent) -> CartChange:
+    p = event.properties
+    cart_id = _str(p, "checkout_id", "cart_id") if event.type == "checkout_started" else _str(p, "cart_id",
+                                                                                              "checkout_id")
+    if cart_id is None:
+        raise ValueError(f"properties.cart_id: required for {event.type} (or properties.checkout_id)")
+    currency = _currency(p)
+    value = _money(p, "value", currency) if "value" in p else _money(p, "total", currency)
+    added = None
+    if event.type == "product_added_to_cart" and p.get("items") is None:
+        added = _line_item(p, "properties")
+    return CartChange(cart_id, "checkout" if event.type == "checkout_started" else "cart", currency, value,
+                      _items(p), added, _str(p, "checkout_url"))
+
+
+def _product_change(event: CanonicalEvent) -> ProductChange:
+    p = event.properties
+    product_id = _str(p, "product_id", "id")
+    if product_id is None:
+        raise ValueError(f"properties.product_id: required for {event.type}")
+    values: dict[str, Any] = {}
+    for name in ("title", "vendor", "product_type"):
+        if _str(p, name):
+            values[name] = _str(p, name)
+    if p.get("status") is not None:
+        status = str(p["status"]).lower()
+        if status in ("active", "published"):
+            status = "published"
+        elif status in ("draft", "archived", "hidden"):
+            status = "hidden"
+        else:
+            raise ValueError(f"properties.status: {p['status']!r} is not a product status; use published or hidden")
+        values["status"] = status
+    tags = _tags(p)
+    if tags is not None:
+        values["tags"] = tags
+    variants = []
+    raw = p.get("variants") or []
+    if not isinstance(raw, list):
+        raise ValueError("properties.variants: must be a list")
+    base_currency = _currency(p)
+    for i, v in enumerate(raw):
+        where = f"properties.variants[{i}]"
+        if not isinstance(v, dict) or _str(v, "variant_id", "id") is None:
+            raise ValueError(f"{where}: needs a variant_id")
+        cur = base_currency
+        if v.get("currency"):
+            cur = check_currency(v["currency"])
+        price = _money(v, "price", cur) if v.get("price") is not None else None
+        qty = _int(v["inventory_quantity"], f"{where}.inventory_quantity") if "inventory_quantity" in v else None
+        variants.append(VariantData(str(_str(v, "variant_id", "id")), _str(v, "sku"), _str(v, "title"), price,
+                                    cur, qty))
+    return ProductChange(product_id, values, tuple(variants))
+
+
+def _stock_change(event: CanonicalEvent) -> StockChange:
+    p = event.properties
+    variant_id, sku = _str(p, "variant_id"), _str(p, "sku")
+    if variant_id is None and sku is None:
+        raise ValueError("properties.variant_id: inventory_changed needs variant_id or sku")
+    qty = _int(p["quantity"], "properties.quantity") if p.get("quantity") is not None else None
+    delta = _int(p["delta"], "properties.delta") if p.get("delta") is not None else None
+    if (qty is None) == (delta is None):
+        raise ValueError("properties.quantity: give exactly one of quantity (absolute) or delta (change)")
+    return StockChange(variant_id, sku, _str(p, "product_id"), _str(p, "location") or "default", qty, delta)
+
+
+def _consent_change(event: CanonicalEvent) -> ConsentChange:
+    channel = str(event.properties.get("channel", "email")).lower()
+    if channel not in ("email", "sms", "push"):
+        raise ValueError(f"properties.channel: {channel!r} is not a channel; use email, sms or push")
+    return ConsentChange(channel, "subscribed" if event.type == "subscribed" else "unsubscribed")
+
+
+def parse_change(event: CanonicalEvent) -> Change | None:
+    """The state change an event describes, or None. Raises ValueError naming the bad property."""
+    if event.type in ORDER_EVENTS:
+        return _order_change(event)
+    if event.type in CART_EVENTS:
+        return _cart_change(event)
+    if event.type in PRODUCT_EVENTS:
+        return _product_change(event)
+    if event.type == "inventory_changed":
+        return _stock_change(event)
+    if event.type in ("subscribed", "unsubscribed"):
+        return _consent_change(event)
+    return None

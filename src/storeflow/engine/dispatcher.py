@@ -1,0 +1,67 @@
+"""The outbox dispatcher: delivers committed messages through their channel, records every
+attempt, retries transient failures with backoff, and never retries a permanent one.
+
+Messages are leased, not locked, while they are sent: a worker that dies mid-send leaves a lease
+that runs out, and the message is sent again with the same idempotency key (webhook-id), so the
+receiver can deduplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from storeflow.channels.base import ChannelRegistry, DeliveryResult, OutboundMessage
+from storeflow.channels.retry import RetryPolicy
+from storeflow.clock import Clock
+from storeflow.errors import NotFoundError
+from storeflow.store.base import Store
+
+
+class Dispatcher:
+    def __init__(self, store: Store, clock: Clock, channels: ChannelRegistry, *,
+                 policy: RetryPolicy | None = None, lease: timedelta = timedelta(seconds=60),
+                 batch_size: int = 50) -> None:
+        self.store, self.clock, self.channels = store, clock, channels
+        self.policy = policy or RetryPolicy()
+        self.lease, self.batch_size = lease, batch_size
+
+    def run_batch(self) -> int:
+        with self.store.transaction() as tx:
+            rows = tx.claim_outbox(self.clock.now(), self.batch_size, self.lease)
+        for row in rows:
+            self._deliver(row)
+        return len(rows)
+
+    def _deliver(self, row: dict[str, Any]) -> None:
+        msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
+                              attempt=int(row["attempts"]))
+        started = self.clock.now()
+        t0 = time.perf_counter()
+        try:
+            result = self.channels.get(row["channel"]).send(msg, started)
+        except NotFoundError as exc:
+            result = DeliveryResult("permanent_failure", str(exc), duration_ms=(time.perf_counter() - t0) * 1000)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            tx.record_attempt({
+                "outbox_id": row["id"], "attempt": msg.attempt, "started_at": started,
+                "duration_ms": result.duration_ms, "status": result.status,
+                "response_status": result.response_status, "detail": result.detail,
+                "response_body": result.response_body,
+            })
+            if result.ok:
+                tx.finish_message(row["id"], now, status="sent")
+            elif self.policy.should_retry(result, msg.attempt):
+                delay = self.policy.next_delay(result, msg.attempt, msg.id)
+                tx.finish_message(row["id"], now, status="pending", error=result.detail,
+                                  next_attempt_at=now + delay)
+            else:
+                why = result.detail if result.status == "permanent_failure" else \
+                    f"{result.detail} (gave up after {msg.attempt} attempts)"
+                tx.finish_message(row["id"], now, status="failed", error=why)
+
+    def next_at(self) -> Any:
+        with self.store.transaction() as tx:
+            return tx.next_outbox_at()

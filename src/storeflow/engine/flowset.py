@@ -1,0 +1,108 @@
+"""The live flows, indexed by trigger, with immutable versions cached; and starting runs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from storeflow.flows import EventTrigger, FlowDefinition, first_path, format_path, parse_flow
+from storeflow.model.events import new_id
+from storeflow.store.base import StoreTx
+
+
+class FlowSet:
+    """Thread-safe cache. ``refresh`` costs one small query and reloads only when flows changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._defs: dict[tuple[str, int], FlowDefinition] = {}
+        self._revision: tuple[int, str] | None = None
+        self._by_event: dict[str, list[tuple[str, int]]] = {}
+        self._live: list[tuple[str, int]] = []
+
+    def definition(self, tx: StoreTx, flow_id: str, version: int) -> FlowDefinition:
+        key = (flow_id, version)
+        with self._lock:
+            cached = self._defs.get(key)
+        if cached is not None:
+            return cached
+        row = tx.get_flow_version(flow_id, version)
+        if row is None:
+            raise KeyError(f"flow {flow_id} version {version} is not stored")
+        defn = parse_flow(row["definition"], source=f"{flow_id}@v{version}")
+        with self._lock:
+            self._defs[key] = defn
+        return defn
+
+    def refresh(self, tx: StoreTx) -> None:
+        revision = tx.flows_revision()
+        with self._lock:
+            if revision == self._revision:
+                return
+        live = tx.live_flows()
+        by_event: dict[str, list[tuple[str, int]]] = {}
+        keys = []
+        for row in live:
+            key = (row["id"], int(row["current_version"]))
+            keys.append(key)
+            if row["trigger_kind"] == "event" and row["trigger_event"]:
+                by_event.setdefault(row["trigger_event"], []).append(key)
+        for key in keys:
+            self.definition(tx, *key)
+        with self._lock:
+            self._by_event, self._live, self._revision = by_event, keys, revision
+
+    def for_event(self, tx: StoreTx, event_type: str) -> list[tuple[int, FlowDefinition]]:
+        """(version, definition) of each live flow triggered by this event type."""
+        with self._lock:
+            keys = list(self._by_event.get(event_type, ()))
+        return [(key[1], self.definition(tx, *key)) for key in keys]
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._revision = None
+
+
+def start_run(tx: StoreTx, defn: FlowDefinition, version: int, profile_id: str | None, now: datetime, *,
+              trigger_event: dict[str, Any] | None = None, dedupe_key: str | None = None) -> str | None:
+    """Create a run at the first step, due now; None when re-entry rules or an active run forbid it."""
+    if profile_id is not None:
+        entry = tx.flow_entry(defn.id, profile_id)
+        if entry is not None:
+            if defn.reentry.mode == "once":
+                return None
+            if defn.reentry.mode == "every" and defn.reentry.period is not None \
+                    and entry["last_entered_at"] + defn.reentry.period > now:
+                return None
+    run_id = new_id("run")
+    trigger_at = trigger_event["occurred_at"] if trigger_event else now
+    created = tx.create_run({
+        "id": run_id,
+        "flow_id": defn.id,
+        "flow_version": version,
+        "profile_id": profile_id,
+        "status": "active",
+        "cursor": format_path(first_path(defn)),
+        "due_at": now,
+        "active_key": f"{defn.id}:{profile_id}" if profile_id else None,
+        "dedupe_key": dedupe_key,
+        "trigger_event_id": trigger_event["id"] if trigger_event else None,
+        "context": {"trigger_at": trigger_at.isoformat(), "seq": 0},
+        "attempts": 0,
+        "started_at": now,
+        "updated_at": now,
+    })
+    if not created:
+        return None
+    if profile_id is not None:
+        tx.record_entry(defn.id, profile_id, now)
+    return run_id
+
+
+def event_too_old(defn: FlowDefinition, occurred_at: datetime, now: datetime) -> bool:
+    trigger = defn.trigger
+    if not isinstance(trigger, EventTrigger):
+        return False
+    max_age = trigger.max_age or timedelta(days=1)
+    return occurred_at < now - max_age

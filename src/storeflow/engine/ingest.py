@@ -1,0 +1,191 @@
+"""The ingest path: validate, normalize, dedupe, resolve the profile, persist, update state,
+derive events, wake runs waiting for the event, and start the runs it triggers. One transaction
+per batch; each item gets its own result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError as PydanticValidationError
+
+from storeflow.clock import Clock
+from storeflow.engine.changes import Change, parse_change
+from storeflow.engine.flowset import FlowSet, event_too_old, start_run
+from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
+from storeflow.engine.records import RecordLoader, StoreHistory
+from storeflow.errors import NotFoundError
+from storeflow.flows import EvalContext, WaitForStep, evaluate, parse_path, step_at
+from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
+from storeflow.settings import Settings
+from storeflow.store.base import Store, StoreTx
+
+MAX_BATCH = 1000
+
+
+@dataclass
+class IngestResult:
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: str | None = None
+    profile_id: str | None = None
+    error: str | None = None
+    runs_started: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        for name in ("event_id", "profile_id", "error"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.runs_started:
+            out["runs_started"] = self.runs_started
+        return out
+
+
+def _pydantic_message(exc: PydanticValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+@dataclass
+class _Prepared:
+    index: int
+    event: CanonicalEvent
+    change: Change | None
+    profile_updates: dict[str, Any]
+
+
+class Ingestor:
+    def __init__(self, store: Store, clock: Clock, settings: Settings, flows: FlowSet,
+                 on_wake: Callable[[], None] | None = None) -> None:
+        self.store, self.clock, self.settings, self.flows = store, clock, settings, flows
+        self.on_wake = on_wake
+
+    def prepare(self, index: int, item: Mapping[str, Any] | EventIn, source: str) -> _Prepared | IngestResult:
+        now = self.clock.now()
+        try:
+            ev = item if isinstance(item, EventIn) else EventIn.model_validate(item)
+            canonical = normalize_event(ev, now, source, self.settings.default_phone_region)
+            change = parse_change(canonical)
+            updates = check_profile_updates(canonical.profile_updates)
+        except PydanticValidationError as exc:
+            return IngestResult(index, "rejected", error=_pydantic_message(exc))
+        except ValueError as exc:
+            return IngestResult(index, "rejected", error=str(exc))
+        if updates and canonical.hints.empty:
+            return IngestResult(index, "rejected", error="profile: profile fields need an identity "
+                                "(email, phone, customer_id, anonymous_id or profile_id)")
+        return _Prepared(index, canonical, change, updates)
+
+    def ingest(self, items: Sequence[Mapping[str, Any] | EventIn], source: str = "api") -> list[IngestResult]:
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} events; this one has {len(items)}")
+        results: list[IngestResult | None] = [None] * len(items)
+        prepared: list[_Prepared] = []
+        for i, item in enumerate(items):
+            p = self.prepare(i, item, source)
+            if isinstance(p, IngestResult):
+                results[i] = p
+            else:
+                prepared.append(p)
+        woke = False
+        if prepared:
+            with self.store.transaction() as tx:
+                self.flows.refresh(tx)
+                seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
+                for p in prepared:
+                    result = self._one(tx, p, seen)
+                    results[p.index] = result
+                    woke = woke or bool(result.runs_started) or result.status == "accepted"
+        if woke and self.on_wake:
+            self.on_wake()
+        return [r for r in results if r is not None]
+
+    def _one(self, tx: StoreTx, p: _Prepared, seen: set[str]) -> IngestResult:
+        ev = p.event
+        if ev.idempotency_key in seen:
+            return IngestResult(p.index, "duplicate")
+        now = self.clock.now()
+        try:
+            profile_id = resolve_profile(tx, ev.hints, now)
+        except NotFoundError as exc:
+            return IngestResult(p.index, "rejected", error=f"profile_id: {exc}")
+        started = self._persist(tx, ev, profile_id, p.change, p.profile_updates, seen)
+        if started is None:
+            return IngestResult(p.index, "duplicate")
+        return IngestResult(p.index, "accepted", event_id=ev.id, profile_id=profile_id, runs_started=started)
+
+    def _persist(self, tx: StoreTx, ev: CanonicalEvent, profile_id: str | None, change: Change | None,
+                 updates: dict[str, Any], seen: set[str]) -> list[str] | None:
+        from storeflow.engine.state import apply_change
+
+        now = self.clock.now()
+        record = ev.as_record(profile_id)
+        if not tx.insert_event({**record, "idempotency_key": ev.idempotency_key}):
+            return None
+        seen.add(ev.idempotency_key)
+        if profile_id:
+            apply_profile_updates(tx, profile_id, updates, now)
+            if ev.type not in PASSIVE_EVENTS:
+                tx.touch_active(profile_id, ev.occurred_at)
+        derived = apply_change(tx, ev, profile_id, change, now, self.settings.low_stock_threshold)
+        started: list[str] = []
+        if profile_id:
+            self._wake_waiting(tx, record, profile_id)
+        started += self._trigger(tx, record, profile_id)
+        for d in derived:
+            if d.idempotency_key in seen:
+                continue
+            more = self._persist(tx, d, None, None, {}, seen)
+            started += more or []
+        return started
+
+    def _wake_waiting(self, tx: StoreTx, event: dict[str, Any], profile_id: str) -> None:
+        now = self.clock.now()
+        for wait in tx.waits_for(profile_id, event["type"]):
+            if event["received_at"] < wait["since"]:
+                continue
+            run = tx.lock_run(wait["run_id"])
+            if run is None or not run["cursor"] or run["status"] != "waiting":
+                continue
+            defn = self.flows.definition(tx, run["flow_id"], run["flow_version"])
+            step = step_at(defn, parse_path(run["cursor"]))
+            if isinstance(step, WaitForStep) and step.where is not None:
+                ctx = EvalContext(record={"event": event}, now=now, history=StoreHistory(tx),
+                                  profile_id=profile_id)
+                if not evaluate(step.where, ctx):
+                    continue
+            if not tx.remove_wait(run["id"]):
+                continue  # a worker took the timeout first
+            context = dict(run["context"] or {})
+            wait_state = dict(context.get("wait") or {})
+            wait_state["matched_event"] = event["id"]
+            context["wait"] = wait_state
+            tx.update_run(run["id"], context=context, due_at=now, updated_at=now)
+            tx.notify_after_commit("storeflow_runs")
+
+    def _trigger(self, tx: StoreTx, event: dict[str, Any], profile_id: str | None) -> list[str]:
+        now = self.clock.now()
+        started = []
+        candidates = self.flows.for_event(tx, event["type"])
+        if not candidates:
+            return []
+        record = RecordLoader(tx).build(event=event, profile_id=profile_id)
+        for version, defn in candidates:
+            if event_too_old(defn, event["occurred_at"], now):
+                continue
+            trigger_filter = getattr(defn.trigger, "filter", None)
+            if trigger_filter is not None:
+                ctx = EvalContext(record=record, now=now, history=StoreHistory(tx) if profile_id else None,
+                                  profile_id=profile_id, trigger_at=event["occurred_at"])
+                if not evaluate(trigger_filter, ctx):
+                    continue
+            run_id = start_run(tx, defn, version, profile_id, now, trigger_event=event)
+            if run_id:
+                started.append(run_id)
+        return started

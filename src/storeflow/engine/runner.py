@@ -1,0 +1,236 @@
+"""The step function: from a run's state (and what woke it) to effects, a step log and new state.
+
+``advance`` reads and acts only through a ``StepEnv`` (records, history, time zones, and ``apply``
+for the effects each step makes, so a later step sees an earlier one's tag). The worker's env
+applies effects and the returned state in one transaction; tests can drive it with their own env.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from storeflow.engine.actions import ActionContext, plan_action
+from storeflow.engine.effects import AddWait, Effect, RemoveWait
+from storeflow.errors import StoreflowError
+from storeflow.flows import (
+    ActionStep,
+    EvalContext,
+    ExitStep,
+    FlowDefinition,
+    HistoryPort,
+    IfStep,
+    SplitStep,
+    StepPath,
+    WaitForStep,
+    WaitStep,
+    WaitUntilStep,
+    branch_path,
+    choose_variant,
+    evaluate,
+    format_path,
+    next_path,
+    parse_path,
+    step_at,
+    step_key,
+)
+
+MAX_STEPS_PER_ADVANCE = 200
+
+
+class StepEnv(Protocol):
+    now: datetime
+    store_tz: ZoneInfo
+    history: HistoryPort
+
+    def record(self) -> dict[str, Any]: ...
+
+    def apply(self, effects: list[Effect]) -> None:
+        """Carry out effects now (in the worker: inside the step's transaction)."""
+        ...
+
+
+@dataclass
+class RunState:
+    id: str
+    flow_id: str
+    flow_version: int
+    profile_id: str | None
+    status: str
+    cursor: str | None
+    context: dict[str, Any]
+    started_at: datetime
+    due_at: datetime | None = None
+    exit_reason: str | None = None
+    ended_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunState:
+        return cls(id=row["id"], flow_id=row["flow_id"], flow_version=row["flow_version"],
+                   profile_id=row["profile_id"], status=row["status"], cursor=row["cursor"],
+                   context=dict(row["context"] or {}), started_at=row["started_at"], due_at=row["due_at"],
+                   exit_reason=row["exit_reason"], ended_at=row["ended_at"])
+
+
+@dataclass(frozen=True)
+class StepLog:
+    step_key: str
+    step_path: str
+    kind: str
+    status: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    run: RunState
+    effects: list[Effect] = field(default_factory=list)
+    logs: list[StepLog] = field(default_factory=list)
+
+
+def _kind(step: object) -> str:
+    return {ActionStep: "action", WaitStep: "wait", WaitUntilStep: "wait_until", WaitForStep: "wait_for",
+            IfStep: "if", SplitStep: "split", ExitStep: "exit"}.get(type(step), type(step).__name__)
+
+
+def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
+    """Run steps from the run's cursor until it waits, exits, completes or fails."""
+    out = Outcome(run=run)
+    now = env.now
+    cursor: StepPath | None = parse_path(run.cursor) if run.cursor else None
+    wait = run.context.pop("wait", None)
+    if wait is not None and cursor is not None:
+        cursor = _resume(run, defn, cursor, wait, out, env)
+    record: dict[str, Any] | None = None
+    for _ in range(MAX_STEPS_PER_ADVANCE):
+        if cursor is None:
+            return _finish(out, "completed", now)
+        step = step_at(defn, cursor)
+        key = step_key(defn, cursor)
+        path_text = format_path(cursor)
+        record = env.record()
+        ectx = _eval_ctx(run, env, record)
+        if defn.exit_when is not None and evaluate(defn.exit_when, ectx):
+            out.logs.append(StepLog(key, path_text, _kind(step), "exited", {"why": "exit condition met"}))
+            return _finish(out, "exited", now, "exit condition met")
+        if isinstance(step, ActionStep):
+            actx = ActionContext(run.id, run.flow_id, run.flow_version, key, path_text,
+                                 f"{run.id}:{path_text}", run.profile_id, record, now)
+            effects, detail = plan_action(step.action, step.params, actx)
+            env.apply(effects)
+            out.effects += effects
+            out.logs.append(StepLog(key, path_text, f"action:{step.action}", "done", detail))
+            cursor = next_path(defn, cursor)
+        elif isinstance(step, WaitStep | WaitUntilStep | WaitForStep):
+            return _start_wait(out, defn, step, cursor, key, path_text, env, record)
+        elif isinstance(step, IfStep):
+            result = evaluate(step.condition, ectx)
+            out.logs.append(StepLog(key, path_text, "if", "done", {"result": result,
+                                                                   "branch": "then" if result else "else"}))
+            cursor = branch_path(defn, cursor, "then" if result else "else")
+        elif isinstance(step, SplitStep):
+            seed = f"{run.flow_id}:{run.profile_id or run.id}:{key}"
+            index = choose_variant(step.variants, seed)
+            name = step.variants[index].name
+            run.context.setdefault("variants", {})[key] = name
+            out.logs.append(StepLog(key, path_text, "split", "done", {"variant": name, "seed": seed}))
+            cursor = branch_path(defn, cursor, index)
+        elif isinstance(step, ExitStep):
+            reason = step.reason if isinstance(step.reason, str) else "exit step"
+            out.logs.append(StepLog(key, path_text, "exit", "exited", {"why": reason}))
+            return _finish(out, "exited", now, reason)
+        else:  # pragma: no cover - the definition types are closed
+            raise StoreflowError(f"unknown step type {type(step).__name__}")
+        run.cursor = format_path(cursor) if cursor is not None else None
+    # A very long chain of instant steps: yield and continue in the next claim.
+    run.status, run.due_at = "active", now
+    return out
+
+
+def _eval_ctx(run: RunState, env: StepEnv, record: dict[str, Any]) -> EvalContext:
+    trigger_at = run.context.get("trigger_at")
+    return EvalContext(record=record, now=env.now, history=env.history, profile_id=run.profile_id,
+                       flow_started_at=run.started_at,
+                       trigger_at=datetime.fromisoformat(trigger_at) if trigger_at else run.started_at)
+
+
+def _resume(run: RunState, defn: FlowDefinition, cursor: StepPath, wait: dict[str, Any],
+            out: Outcome, env: StepEnv) -> StepPath | None:
+    key, path_text = step_key(defn, cursor), format_path(cursor)
+    if wait.get("kind") == "wait_for":
+        env.apply([RemoveWait(run.id)])
+        out.effects.append(RemoveWait(run.id))
+        matched = wait.get("matched_event")
+        if matched:
+            out.logs.append(StepLog(key, path_text, "wait_for", "resumed",
+                                    {"outcome": "event", "event_id": matched, "event_type": wait.get("event")}))
+            return branch_path(defn, cursor, "on_event")
+        out.logs.append(StepLog(key, path_text, "wait_for", "resumed",
+                                {"outcome": "timeout", "event_type": wait.get("event")}))
+        return branch_path(defn, cursor, "on_timeout")
+    out.logs.append(StepLog(key, path_text, str(wait.get("kind", "wait")), "resumed", {"until": wait.get("until")}))
+    return next_path(defn, cursor)
+
+
+def _start_wait(out: Outcome, defn: FlowDefinition, step: WaitStep | WaitUntilStep | WaitForStep,
+                cursor: StepPath, key: str, path_text: str, env: StepEnv, record: dict[str, Any]) -> Outcome:
+    run, now = out.run, env.now
+    wait: dict[str, Any] = {"kind": _kind(step), "started": now.isoformat()}
+    if isinstance(step, WaitStep):
+        until = now + step.duration
+    elif isinstance(step, WaitUntilStep):
+        until = wait_until_time(step, now, _tz_for(step.timezone, record, env.store_tz))
+    else:
+        until = now + step.timeout
+        wait["event"] = step.event
+        if run.profile_id:
+            add = AddWait(run.id, run.profile_id, step.event, now)
+            env.apply([add])
+            out.effects.append(add)
+    wait["until"] = until.isoformat()
+    run.context["wait"] = wait
+    run.cursor = path_text
+    run.status, run.due_at = "waiting", until
+    out.logs.append(StepLog(key, path_text, wait["kind"], "waiting",
+                            {"until": until.isoformat(), **({"event": wait["event"]} if "event" in wait else {})}))
+    return out
+
+
+def _tz_for(spec: str | None, record: dict[str, Any], store_tz: ZoneInfo) -> ZoneInfo:
+    if spec in (None, "profile"):
+        tz = ((record.get("profile") or {}) or {}).get("timezone")
+        return ZoneInfo(tz) if tz else store_tz
+    if spec == "store":
+        return store_tz
+    return ZoneInfo(spec)
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def wait_until_time(step: WaitUntilStep, now: datetime, tz: ZoneInfo) -> datetime:
+    """The next moment matching the step, in ``tz``; returned in UTC."""
+    local_now = now.astimezone(tz)
+    if step.at is not None:
+        at = step.at
+        target = datetime.combine(at, time(0)) if not isinstance(at, datetime) else at
+        if target.tzinfo is None:
+            target = target.replace(tzinfo=tz)
+        return max(target.astimezone(now.tzinfo), now)
+    assert step.time is not None
+    days = {_DAYS.index(d) for d in (step.days or _DAYS)}
+    for offset in range(8):
+        day = (local_now + timedelta(days=offset)).date()
+        candidate = datetime.combine(day, step.time, tzinfo=tz)
+        if candidate > local_now and candidate.weekday() in days:
+            return candidate.astimezone(now.tzinfo)
+    raise StoreflowError("wait_until found no matching day")  # pragma: no cover
+
+
+def _finish(out: Outcome, status: str, now: datetime, reason: str | None = None) -> Outcome:
+    run = out.run
+    run.status, run.due_at, run.ended_at, run.exit_reason = status, None, now, reason
+    run.cursor = None if status == "completed" else run.cursor
+    return out

@@ -1,0 +1,76 @@
+"""Value coercions shared by parsing and evaluation: exact decimals and aware date-times."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from storeflow.clock import utc
+
+_NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def is_number(value: Any) -> bool:
+    """A real number (not a bool, not text)."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """int, float, Decimal or numeric text as an exact Decimal; None for anything else.
+
+    Floats go through their shortest repr, so ``0.1`` becomes ``Decimal("0.1")``.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMERIC.fullmatch(text):
+            try:
+                return Decimal(text)
+            except InvalidOperation:  # pragma: no cover - the pattern only lets valid numbers through
+                return None
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A datetime, date or ISO 8601 text as an aware UTC datetime; None for anything else.
+
+    Naive values are taken as UTC; a date is midnight UTC.
+    """
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str) and _ISO_DATE_START.match(value.strip()):
+        try:
+            return utc(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def parse_iso_datetime(text: str) -> datetime | None:
+    """ISO 8601 date or date-time text as a datetime as written (naive when it has no offset)."""
+    if not _ISO_DATE_START.match(text.strip()):
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def decimal_to_json(value: Decimal) -> int | float:
+    """A Decimal as the JSON number a user would write: whole numbers as int, others as float."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)

@@ -1,0 +1,70 @@
+"""Names a flow document may use: event types, field roots, weekdays, and "did you mean" suggestions."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Final, Literal
+
+KNOWN_EVENT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "product_viewed",
+        "product_added_to_cart",
+        "cart_updated",
+        "checkout_started",
+        "order_placed",
+        "order_paid",
+        "order_fulfilled",
+        "order_cancelled",
+        "order_refunded",
+        "shipment_updated",
+        "inventory_changed",
+        "product_created",
+        "product_updated",
+        "customer_created",
+        "customer_updated",
+        "subscribed",
+        "unsubscribed",
+        "message_sent",
+        "message_delivered",
+        "message_opened",
+        "message_clicked",
+        "message_bounced",
+        "message_complained",
+        "stock_low",
+        "stock_out",
+        "stock_restored",
+        "segment_entered",
+        "segment_exited",
+        "cart_abandoned",
+        "identified",
+    }
+)
+
+FieldRoot = Literal["event", "profile", "order", "cart", "product", "run"]
+FIELD_ROOTS: Final[tuple[FieldRoot, ...]] = ("event", "profile", "order", "cart", "product", "run")
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def suggest(word: str, options: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The option closest to ``word`` if it is close enough to be a likely typo, else None."""
+    matches = difflib.get_close_matches(word, sorted(options), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, options: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """A hint like ``did you mean "order_placed"?`` or None."""
+    match = suggest(word, options, cutoff)
+    return f'did you mean "{match}"?' if match else None
+
+
+def event_type_hint(event_type: str) -> str | None:
+    """For an unknown event type that looks like a typo of a known one, the hint; otherwise None.
+
+    Unknown event types are allowed (stores send custom events), so only near misses are problems.
+    """
+    if event_type in KNOWN_EVENT_TYPES:
+        return None
+    return did_you_mean(event_type, KNOWN_EVENT_TYPES, cutoff=0.8)

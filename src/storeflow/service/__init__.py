@@ -1,0 +1,1 @@
+"""Application services over the store: flows, runs, profiles and API keys."""

@@ -1,0 +1,123 @@
+"""Flow management: validate, apply (new versions), activate, pause, list, show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from storeflow.clock import Clock
+from storeflow.engine.flowset import FlowSet
+from storeflow.engine.scheduler import schedule_for
+from storeflow.errors import ConflictError, NotFoundError
+from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, load_flow
+from storeflow.store.base import Store, StoreTx
+
+FlowStatus = Literal["draft", "live", "paused"]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    flow_id: str
+    version: int
+    change: Literal["created", "new_version", "unchanged", "status"]
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"flow_id": self.flow_id, "version": self.version, "change": self.change, "status": self.status}
+
+
+def _trigger_index(defn: FlowDefinition) -> tuple[str, str | None]:
+    if isinstance(defn.trigger, EventTrigger):
+        return "event", defn.trigger.event
+    if isinstance(defn.trigger, ScheduleTrigger):
+        return "schedule", None
+    if isinstance(defn.trigger, DateTrigger):
+        return "date", None
+    return "other", None
+
+
+class FlowService:
+    def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: Any) -> None:
+        self.store, self.clock, self.flows, self.store_tz = store, clock, flows, store_tz
+
+    def validate(self, text: str, source: str = "<flow>") -> FlowDefinition:
+        return load_flow(text, source=source)
+
+    def apply(self, defn: FlowDefinition, status: FlowStatus | None = None) -> ApplyResult:
+        """Store the definition: a new flow, a new version if it changed, or nothing if unchanged.
+        Runs in progress stay on the version they started with."""
+        now = self.clock.now()
+        want = status or defn.status
+        kind, event = _trigger_index(defn)
+        with self.store.transaction() as tx:
+            current = tx.get_flow(defn.id)
+            if current is None:
+                tx.insert_flow({"id": defn.id, "name": defn.name, "status": want, "current_version": 1,
+                                "trigger_kind": kind, "trigger_event": event, "created_at": now, "updated_at": now})
+                tx.insert_flow_version(defn.id, 1, defn.digest, defn.to_document(), now)
+                self._sync_schedule(tx, defn, 1, want, now)
+                result = ApplyResult(defn.id, 1, "created", want)
+            else:
+                version = int(current["current_version"])
+                latest = tx.get_flow_version(defn.id, version)
+                if latest is not None and latest["digest"] == defn.digest:
+                    change: Literal["unchanged", "status", "new_version"] = "unchanged"
+                    if status is not None and status != current["status"]:
+                        tx.update_flow(defn.id, status=status, updated_at=now)
+                        change = "status"
+                    final = status or current["status"]
+                    self._sync_schedule(tx, defn, version, final, now)
+                    result = ApplyResult(defn.id, version, change, final)
+                else:
+                    version += 1
+                    final = status or (defn.status if defn.status != "draft" else current["status"])
+                    tx.insert_flow_version(defn.id, version, defn.digest, defn.to_document(), now)
+                    tx.update_flow(defn.id, name=defn.name, current_version=version, status=final,
+                                   trigger_kind=kind, trigger_event=event, updated_at=now)
+                    self._sync_schedule(tx, defn, version, final, now)
+                    result = ApplyResult(defn.id, version, "new_version", final)
+        self.flows.invalidate()
+        return result
+
+    def set_status(self, flow_id: str, status: FlowStatus) -> ApplyResult:
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            current = tx.get_flow(flow_id)
+            if current is None:
+                raise NotFoundError(f"flow {flow_id!r} does not exist; `storeflow flows list` shows the flows")
+            if status == "draft" and current["status"] != "draft":
+                raise ConflictError(f"flow {flow_id!r} is {current['status']}; a flow that has run "
+                                    "cannot go back to draft (pause it instead)")
+            version = int(current["current_version"])
+            tx.update_flow(flow_id, status=status, updated_at=now)
+            defn = self.flows.definition(tx, flow_id, version)
+            self._sync_schedule(tx, defn, version, status, now)
+        self.flows.invalidate()
+        return ApplyResult(flow_id, version, "status", status)
+
+    def _sync_schedule(self, tx: StoreTx, defn: FlowDefinition, version: int, status: str,
+                       now: datetime) -> None:
+        plan = schedule_for(defn, now, self.store_tz) if status == "live" else None
+        if plan is None:
+            tx.drop_schedule(defn.id)
+        else:
+            tx.set_schedule(defn.id, version, plan[0], plan[1])
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.store.transaction() as tx:
+            flows = tx.list_flows()
+            for f in flows:
+                f["runs"] = tx.run_counts(f["id"])
+            return flows
+
+    def get(self, flow_id: str) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            flow = tx.get_flow(flow_id)
+            if flow is None:
+                raise NotFoundError(f"flow {flow_id!r} does not exist; `storeflow flows list` shows the flows")
+            version = tx.get_flow_version(flow_id, int(flow["current_version"]))
+            flow["definition"] = version["definition"] if version else None
+            flow["versions"] = tx.flow_versions_of(flow_id)
+            flow["runs"] = tx.run_counts(flow_id)
+            return flow

@@ -1,0 +1,53 @@
+"""Read models for the API and CLI: a run step by step, a profile with its timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storeflow.errors import NotFoundError
+from storeflow.store.base import Store
+
+
+class Views:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def runs(self, *, flow_id: str | None = None, status: str | None = None, profile_id: str | None = None,
+             limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        with self.store.transaction() as tx:
+            return tx.list_runs(flow_id=flow_id, status=status, profile_id=profile_id, limit=limit, offset=offset)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            run = tx.get_run(run_id)
+            if run is None:
+                raise NotFoundError(f"run {run_id!r} does not exist")
+            run["steps"] = tx.run_steps_of(run_id)
+            messages = tx.messages_of_run(run_id)
+            for m in messages:
+                m["attempts_log"] = tx.attempts_of(m["id"])
+            run["messages"] = messages
+            by_key = {m["idempotency_key"]: m for m in messages}
+            for step in run["steps"]:
+                key = (step["detail"] or {}).get("message_key")
+                if key in by_key:
+                    step["delivery"] = {"status": by_key[key]["status"], "attempts": by_key[key]["attempts"],
+                                        "last_error": by_key[key]["last_error"]}
+            return run
+
+    def profile(self, profile_id: str, timeline: int = 50) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            profile = tx.get_profile(profile_id)
+            if profile is None:
+                raise NotFoundError(f"profile {profile_id!r} does not exist")
+            profile["identities"] = [{"kind": k, "value": v} for k, v in tx.identities_of(profile["id"])]
+            profile["timeline"] = tx.timeline(profile["id"], timeline)
+            profile["orders"] = tx.profile_orders(profile["id"], 20)
+            profile["runs"] = tx.list_runs(profile_id=profile["id"], limit=20)
+            return profile
+
+    def find_profile(self, kind: str, value: str) -> str | None:
+        with self.store.transaction() as tx:
+            found = tx.find_profiles_by_identities([(kind, value)])
+            pid = found.get((kind, value))
+            return tx.resolve_profile_id(pid) if pid else None

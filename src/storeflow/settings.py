@@ -1,0 +1,89 @@
+"""One settings object; the environment and the config file are read here and nowhere else.
+
+Sources, highest priority first: constructor arguments, ``STOREFLOW_*`` environment variables,
+the TOML config file (``STOREFLOW_CONFIG`` or ``./storeflow.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from storeflow.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "storeflow.toml"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("STOREFLOW_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLOW_", extra="forbid", frozen=True)
+
+    database_url: str = "sqlite:///storeflow.db"
+    timezone: str = "UTC"
+    currency: str = "USD"
+    locale: str = "en_US"
+    default_phone_region: str = "US"
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+    webhook_secret: SecretStr | None = None
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    webhook_allow_private: bool = False
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+
+    rate_limit_private_per_s: float = 200.0
+    rate_limit_private_burst: int = 400
+    rate_limit_public_per_s: float = 50.0
+    rate_limit_public_burst: int = 100
+
+    worker_batch_size: int = 200
+    worker_poll_interval_s: float = 0.25
+    step_max_attempts: int = 5
+    outbox_lease_s: float = 60.0
+    low_stock_threshold: int = 5
+    trigger_max_age_default_s: int = 86_400
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone; use e.g. Asia/Jakarta") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql", "postgres"))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and config file, mapping errors to ConfigError."""
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic.ValidationError or a TOML error
+        raise ConfigError(f"invalid configuration ({_config_file()} or STOREFLOW_* variables): {exc}") from exc

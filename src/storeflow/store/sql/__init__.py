@@ -1,0 +1,1 @@
+"""The shared SQL layer: one implementation of the storage port for both backends."""

@@ -1,0 +1,226 @@
+"""Profiles and identities: lookup, creation, updates, merges, order aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from storeflow.model.money import from_minor
+from storeflow.store.sql.common import TxBase, as_dict
+from storeflow.store.tables import (
+    carts,
+    events,
+    flow_entries,
+    identities,
+    orders,
+    profiles,
+    run_waits,
+    runs,
+)
+
+_MAX_MERGE_HOPS = 16
+
+
+class ProfilesOps(TxBase):
+    def find_profiles_by_identities(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        if not idents:
+            return {}
+        conds = [and_(identities.c.kind == k, identities.c.value == v) for k, v in idents]
+        rows = self.conn.execute(
+            select(identities.c.kind, identities.c.value, identities.c.profile_id).where(or_(*conds))
+        ).all()
+        return {(r.kind, r.value): r.profile_id for r in rows}
+
+    def resolve_profile_id(self, profile_id: str) -> str | None:
+        """Follow merges to the surviving profile."""
+        current = profile_id
+        for _ in range(_MAX_MERGE_HOPS):
+            row = self.conn.execute(
+                select(profiles.c.id, profiles.c.merged_into).where(profiles.c.id == current)
+            ).first()
+            if row is None:
+                return None
+            if row.merged_into is None:
+                return str(row.id)
+            current = row.merged_into
+        return current
+
+    def get_profile(self, profile_id: str) -> dict[str, Any] | None:
+        pid = self.resolve_profile_id(profile_id)
+        if pid is None:
+            return None
+        row = self.conn.execute(select(profiles).where(profiles.c.id == pid)).mappings().first()
+        return as_dict(row)
+
+    def create_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
+        row = {
+            "id": profile_id,
+            "email": None,
+            "phone": None,
+            "locale": None,
+            "timezone": None,
+            "properties": {},
+            "tags": [],
+            "consent_email": "never_asked",
+            "consent_sms": "never_asked",
+            "consent_push": "never_asked",
+            "orders_count": 0,
+            "total_spent": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        row.update(values)
+        self.conn.execute(profiles.insert().values(**row))
+
+    def add_identities(self, profile_id: str, idents: list[tuple[str, str]], now: datetime) -> None:
+        for kind, value in idents:
+            stmt = self.upsert(identities).values(kind=kind, value=value, profile_id=profile_id, created_at=now)
+            self.conn.execute(stmt.on_conflict_do_nothing())
+
+    def update_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
+        values["updated_at"] = now
+        self.conn.execute(update(profiles).where(profiles.c.id == profile_id).values(**values))
+
+    def touch_active(self, profile_id: str, at: datetime) -> None:
+        self.conn.execute(
+            update(profiles)
+            .where(profiles.c.id == profile_id)
+            .where((profiles.c.last_active_at.is_(None)) | (profiles.c.last_active_at < at))
+            .values(last_active_at=at)
+        )
+
+    def merge_profiles(self, survivor: str, loser: str, now: datetime) -> None:
+        """Move everything of ``loser`` to ``survivor``; the loser row stays as a redirect."""
+        s = self.get_profile(survivor)
+        lo = self.get_profile(loser)
+        if s is None or lo is None or s["id"] == lo["id"]:
+            return
+        for table in (identities, events, orders, carts, run_waits):
+            self.conn.execute(update(table).where(table.c.profile_id == loser).values(profile_id=survivor))
+        self._merge_runs(survivor, loser)
+        self._merge_entries(survivor, loser)
+        props = {**(lo["properties"] or {}), **(s["properties"] or {})}
+        tags = sorted(set(s["tags"] or []) | set(lo["tags"] or []))
+        values: dict[str, Any] = {"properties": props, "tags": tags}
+        for col in ("email", "phone", "locale", "timezone"):
+            if not s[col] and lo[col]:
+                values[col] = lo[col]
+        for ch in ("email", "sms", "push"):
+            col = f"consent_{ch}"
+            if s[col] == "never_asked" and lo[col] != "never_asked":
+                values[col] = lo[col]
+        if lo["last_active_at"] and (s["last_active_at"] is None or lo["last_active_at"] > s["last_active_at"]):
+            values["last_active_at"] = lo["last_active_at"]
+        self.update_profile(survivor, now, **values)
+        self.update_profile(loser, now, merged_into=survivor, email=None, phone=None)
+        self.recompute_order_aggregates(survivor, now)
+
+    def _merge_runs(self, survivor: str, loser: str) -> None:
+        moved = self.conn.execute(
+            select(runs.c.id, runs.c.flow_id, runs.c.active_key).where(runs.c.profile_id == loser)
+        ).all()
+        for run in moved:
+            values: dict[str, Any] = {"profile_id": survivor}
+            if run.active_key is not None:
+                key = f"{run.flow_id}:{survivor}"
+                taken = self.conn.execute(select(runs.c.id).where(runs.c.active_key == key)).first()
+                if taken is None:
+                    values["active_key"] = key
+                else:
+                    # The survivor is already in this flow: the anonymous duplicate ends here.
+                    values.update(active_key=None, status="exited", due_at=None,
+                                  exit_reason="profile merged into one already in this flow")
+                    self.conn.execute(run_waits.delete().where(run_waits.c.run_id == run.id))
+            self.conn.execute(update(runs).where(runs.c.id == run.id).values(**values))
+
+    def _merge_entries(self, survivor: str, loser: str) -> None:
+        rows = self.conn.execute(select(flow_entries).where(flow_entries.c.profile_id == loser)).mappings().all()
+        for row in rows:
+            existing = self.conn.execute(
+                select(flow_entries).where(
+                    flow_entries.c.flow_id == row["flow_id"], flow_entries.c.profile_id == survivor
+                )
+            ).mappings().first()
+            if existing is None:
+                self.conn.execute(
+                    update(flow_entries)
+                    .where(flow_entries.c.flow_id == row["flow_id"], flow_entries.c.profile_id == loser)
+                    .values(profile_id=survivor)
+                )
+            else:
+                self.conn.execute(
+                    update(flow_entries)
+                    .where(flow_entries.c.flow_id == row["flow_id"], flow_entries.c.profile_id == survivor)
+                    .values(entries=existing["entries"] + row["entries"],
+                            last_entered_at=max(existing["last_entered_at"], row["last_entered_at"]))
+                )
+                self.conn.execute(
+                    flow_entries.delete().where(
+                        flow_entries.c.flow_id == row["flow_id"], flow_entries.c.profile_id == loser
+                    )
+                )
+
+    def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
+        """Orders count, spend per currency, first/last order from the orders table: exact under
+        duplicates, out-of-order events and merges."""
+        live = and_(orders.c.profile_id == profile_id, orders.c.status != "cancelled")
+        count, first, last = self.conn.execute(
+            select(func.count(), func.min(orders.c.placed_at), func.max(orders.c.placed_at)).where(live)
+        ).one()
+        spent: dict[str, str] = {}
+        for cur, total in self.conn.execute(
+            select(orders.c.currency, func.sum(orders.c.total_minor - orders.c.refunded_minor))
+            .where(live)
+            .group_by(orders.c.currency)
+        ).all():
+            spent[cur] = str(from_minor(int(total or 0), cur))
+        self.conn.execute(
+            update(profiles)
+            .where(profiles.c.id == profile_id)
+            .values(orders_count=int(count), total_spent=spent, first_order_at=_aware(first),
+                    last_order_at=_aware(last), updated_at=now)
+        )
+
+    def list_profiles(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(profiles).where(profiles.c.merged_into.is_(None))
+            .order_by(profiles.c.created_at.desc()).limit(limit).offset(offset)
+        ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def count_profiles(self) -> int:
+        return int(self.conn.execute(
+            select(func.count()).select_from(profiles).where(profiles.c.merged_into.is_(None))
+        ).scalar_one())
+
+    def identities_of(self, profile_id: str) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            select(identities.c.kind, identities.c.value).where(identities.c.profile_id == profile_id)
+        ).all()
+        return [(r.kind, r.value) for r in rows]
+
+    def profiles_page(self, after_id: str, limit: int) -> list[dict[str, Any]]:
+        """A page of live profiles (id, timezone, properties) ordered by id, for sweeps."""
+        rows = self.conn.execute(
+            select(profiles.c.id, profiles.c.timezone, profiles.c.properties)
+            .where(profiles.c.merged_into.is_(None), profiles.c.id > after_id)
+            .order_by(profiles.c.id).limit(limit)
+        ).mappings().all()
+        return [dict(r) for r in rows]
+
+
+def _aware(dt: Any) -> datetime | None:
+    from storeflow.clock import utc
+
+    if dt is None:
+        return None
+    if isinstance(dt, str):
+        return utc(datetime.fromisoformat(dt))
+    return utc(dt)
+
+
+def decimal_spent(spent: dict[str, str]) -> dict[str, Decimal]:
+    return {cur: Decimal(v) for cur, v in spent.items()}

@@ -1,0 +1,72 @@
+"""SqlStore: engine, transactions, migrations. Backends subclass it with a few dialect hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, inspect
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storeflow.errors import MigrationError, StorageError
+from storeflow.store import tables
+from storeflow.store.sql.tx import SqlTx
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class SqlStore:
+    backend = "sql"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- dialect hooks -------------------------------------------------------------------------
+    def lock_for_claim(self, query: Select[Any]) -> Select[Any]:
+        return query
+
+    def send_notify(self, conn: Connection, channel: str) -> None:
+        """Wake listeners in other processes after commit (PostgreSQL NOTIFY); no-op elsewhere."""
+
+    def migration_lock(self, conn: Connection) -> None:
+        """Serialize concurrent migrations (PostgreSQL advisory lock); no-op elsewhere."""
+
+    def listen(self, channel: str, timeout: float = 1.0) -> Iterator[bool] | None:
+        return None
+
+    # -- transactions --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTx]:
+        try:
+            with self.engine.begin() as conn:
+                yield SqlTx(conn, self)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        try:
+            with self.engine.begin() as conn:
+                self.migration_lock(conn)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise MigrationError(f"could not migrate the database: {exc}") from exc
+
+    def table_names(self) -> set[str]:
+        return set(inspect(self.engine).get_table_names())
+
+    def wipe(self) -> None:
+        with self.engine.begin() as conn:
+            for table in reversed(tables.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+    def close(self) -> None:
+        self.engine.dispose()

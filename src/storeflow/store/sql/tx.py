@@ -1,0 +1,15 @@
+"""SqlTx: one database transaction with every domain operation of the storage port."""
+
+from __future__ import annotations
+
+from storeflow.store.sql.commerce_ops import CommerceOps
+from storeflow.store.sql.events_ops import EventsOps
+from storeflow.store.sql.flows_ops import FlowsOps
+from storeflow.store.sql.keys_ops import KeysOps
+from storeflow.store.sql.outbox_ops import OutboxOps
+from storeflow.store.sql.profiles_ops import ProfilesOps
+from storeflow.store.sql.runs_ops import RunsOps
+
+
+class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, KeysOps):
+    """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""

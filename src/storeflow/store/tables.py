@@ -1,0 +1,337 @@
+"""SQLAlchemy Core tables: the one schema both SQLite and PostgreSQL use. Alembic migrates to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to storage; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def JSONDoc() -> Any:  # noqa: N802 - reads like a type
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def _id(name: str = "id", **kw: Any) -> Column[str]:
+    return Column(name, String(64), **kw)
+
+
+profiles = Table(
+    "profiles",
+    metadata,
+    _id(primary_key=True),
+    Column("email", String(320), nullable=True),
+    Column("phone", String(32), nullable=True),
+    Column("locale", String(35), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("properties", JSONDoc(), nullable=False),
+    Column("tags", JSONDoc(), nullable=False),
+    Column("consent_email", String(16), nullable=False),
+    Column("consent_sms", String(16), nullable=False),
+    Column("consent_push", String(16), nullable=False),
+    Column("orders_count", Integer, nullable=False),
+    Column("total_spent", JSONDoc(), nullable=False),
+    Column("first_order_at", UTCDateTime(), nullable=True),
+    Column("last_order_at", UTCDateTime(), nullable=True),
+    Column("last_active_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("merged_into", String(64), nullable=True),
+    Index(None, "email"),
+    Index(None, "phone"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "profile_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _id(primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("profile_id", String(64), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("idempotency_key", String(260), nullable=False),
+    Column("properties", JSONDoc(), nullable=False),
+    UniqueConstraint("idempotency_key"),
+    Index(None, "profile_id", "type", "occurred_at"),
+    Index(None, "type", "occurred_at"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    _id(primary_key=True),
+    Column("title", String(500), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("tags", JSONDoc(), nullable=False),
+    Column("vendor", String(200), nullable=True),
+    Column("product_type", String(200), nullable=True),
+    Column("properties", JSONDoc(), nullable=False),
+    Column("source_updated_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+variants = Table(
+    "variants",
+    metadata,
+    _id(primary_key=True),
+    Column("product_id", String(64), ForeignKey("products.id"), nullable=False),
+    Column("sku", String(200), nullable=True),
+    Column("title", String(500), nullable=True),
+    Column("price_minor", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "product_id"),
+    Index(None, "sku"),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("variant_id", String(64), primary_key=True),
+    Column("location", String(100), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("source_updated_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    _id(primary_key=True),
+    Column("profile_id", String(64), nullable=True),
+    Column("number", String(100), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("financial_status", String(32), nullable=False),
+    Column("fulfillment_status", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("refunded_minor", BigInteger, nullable=False),
+    Column("tags", JSONDoc(), nullable=False),
+    Column("shipping_country", String(2), nullable=True),
+    Column("line_items", JSONDoc(), nullable=False),
+    Column("properties", JSONDoc(), nullable=False),
+    Column("placed_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "profile_id"),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    _id(primary_key=True),
+    Column("profile_id", String(64), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("value_minor", BigInteger, nullable=True),
+    Column("items", JSONDoc(), nullable=False),
+    Column("checkout_url", Text, nullable=True),
+    Column("last_activity_at", UTCDateTime(), nullable=False),
+    Column("converted_at", UTCDateTime(), nullable=True),
+    Column("order_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "profile_id"),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("trigger_kind", String(16), nullable=False),
+    Column("trigger_event", String(100), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("flow_id", String(64), ForeignKey("flows.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("definition", JSONDoc(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    _id(primary_key=True),
+    Column("flow_id", String(64), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("profile_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("cursor", String(500), nullable=True),
+    Column("due_at", UTCDateTime(), nullable=True),
+    Column("active_key", String(140), nullable=True),
+    Column("dedupe_key", String(200), nullable=True),
+    Column("trigger_event_id", String(64), nullable=True),
+    Column("context", JSONDoc(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("exit_reason", Text, nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("active_key"),
+    UniqueConstraint("dedupe_key"),
+    Index(None, "due_at"),
+    Index(None, "flow_id", "status"),
+    Index(None, "profile_id"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("step_key", String(200), nullable=False),
+    Column("step_path", String(500), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("detail", JSONDoc(), nullable=False),
+    UniqueConstraint("run_id", "seq"),
+)
+
+run_waits = Table(
+    "run_waits",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Index(None, "profile_id", "event_type"),
+)
+
+flow_entries = Table(
+    "flow_entries",
+    metadata,
+    Column("flow_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("entries", Integer, nullable=False),
+    Column("last_entered_at", UTCDateTime(), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(primary_key=True),
+    Column("run_id", String(64), nullable=True),
+    Column("step_key", String(200), nullable=True),
+    Column("channel", String(32), nullable=False),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("payload", JSONDoc(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("idempotency_key"),
+    Index(None, "next_attempt_at"),
+    Index(None, "run_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("response_body", Text, nullable=True),
+    Index(None, "outbox_id"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("flow_id", String(64), primary_key=True),
+    Column("flow_version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("next_fire_at", UTCDateTime(), nullable=False),
+    Column("last_fired_at", UTCDateTime(), nullable=True),
+    Index(None, "next_fire_at"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("secret_hash"),
+)
