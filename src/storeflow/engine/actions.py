@@ -53,8 +53,8 @@ def _set_property(params: Any, ctx: ActionContext) -> tuple[list[Effect], dict[s
         raise PermanentActionError("this run has no profile to set a property on")
     inc = getattr(params, "increment", None)
     value = getattr(params, "value", None)
-    return [SetProperty(ctx.profile_id, params.name, value=value, increment=inc)], {
-        "name": params.name, **({"increment": inc} if inc is not None else {"value": value})}
+    return [SetProperty(ctx.profile_id, params.property, value=value, increment=inc)], {
+        "property": params.property, **({"increment": inc} if inc is not None else {"value": value})}
 
 
 def _product_status(params: Any, ctx: ActionContext, status: str) -> tuple[list[Effect], dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from storeflow.errors import PermanentActionError
@@ -74,7 +75,7 @@ def apply_effects(tx: StoreTx, effects: list[Effect], now: datetime) -> Applied:
                 raise PermanentActionError(f"profile {eff.profile_id} no longer exists")
             props = dict(profile["properties"] or {})
             if eff.increment is not None:
-                props[eff.name] = (props.get(eff.name) or 0) + eff.increment
+                props[eff.name] = _add(props.get(eff.name), eff.increment, eff.name)
             else:
                 props[eff.name] = eff.value
             tx.update_profile(profile["id"], now, properties=props)
@@ -94,6 +95,15 @@ def apply_effects(tx: StoreTx, effects: list[Effect], now: datetime) -> Applied:
         elif isinstance(eff, RemoveWait):
             tx.remove_wait(eff.run_id)
     return applied
+
+
+def _add(current: Any, inc: Any, name: str) -> int | float:
+    """Exact addition of JSON numbers; stored as an int when whole."""
+    try:
+        total = Decimal(str(current if current not in (None, "") else 0)) + Decimal(str(inc))
+    except InvalidOperation as exc:
+        raise PermanentActionError(f"property {name!r} holds {current!r}, which is not a number") from exc
+    return int(total) if total == total.to_integral_value() else float(total)
 
 
 def _apply_tag(tx: StoreTx, eff: Tag, now: datetime) -> None:

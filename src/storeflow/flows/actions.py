@@ -93,7 +93,9 @@ ProductRef = Annotated[
     FieldPath | str,
     BeforeValidator(_product_ref),
     PlainSerializer(str, when_used="json"),
-    WithJsonSchema({"type": ["string", "integer"], "description": "a field path (event.product_id) or a product id"}),
+    WithJsonSchema(
+        {"type": ["string", "integer"], "description": "a field path (event.product_id) or a product id"}
+    ),
 ]
 
 
@@ -108,7 +110,9 @@ class SetPropertyParams(ActionParams):
     """``set_property``: set a profile property to ``value``, or add ``increment`` to it."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", json_schema_extra={"oneOf": [{"required": ["value"]}, {"required": ["increment"]}]}
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["value"]}, {"required": ["increment"]}]},
     )
     keep_null: ClassVar[frozenset[str]] = frozenset({"value"})
 
@@ -120,6 +124,8 @@ class SetPropertyParams(ActionParams):
     @model_validator(mode="after")
     def _one_of_value_or_increment(self) -> SetPropertyParams:
         given = {"value", "increment"} & self.model_fields_set
+        if "increment" in given and self.increment is None:
+            raise custom_error("increment must be a number", "e.g. increment: 1")
         if len(given) != 1:
             raise custom_error(
                 "set_property needs exactly one of value, increment", "e.g. value: gold, or increment: 1"
@@ -146,12 +152,12 @@ MAX_WEBHOOK_TIMEOUT: Final = timedelta(seconds=60)
 class WebhookParams(ActionParams):
     """``webhook``: send an HTTP request; ``secret`` names a configured signing secret."""
 
-    url: StrictStr
+    url: StrictStr = Field(json_schema_extra={"pattern": "^https?://"})
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     body: JsonValue = None
-    timeout: Duration = timedelta(seconds=10)
-    secret: StrictStr | None = None
+    timeout: Duration = Field(default=timedelta(seconds=10), json_schema_extra={"default": "10s"})
+    secret: StrictStr | None = Field(default=None, json_schema_extra={"pattern": f"^{SLUG.pattern}$"})
 
     @field_validator("url")
     @classmethod
@@ -180,7 +186,9 @@ class WebhookParams(ActionParams):
     @classmethod
     def _short_timeout(cls, timeout: timedelta) -> timedelta:
         if timeout > MAX_WEBHOOK_TIMEOUT:
-            raise custom_error(f'"{format_duration(timeout)}" is too long', "webhooks time out after at most 60s")
+            raise custom_error(
+                f'"{format_duration(timeout)}" is too long', "webhooks time out after at most 60s"
+            )
         return timeout
 
     @field_validator("secret")
@@ -240,7 +248,9 @@ def read_action_params(step: Mapping[str, Any], loc: Loc, problems: Problems) ->
     name = step.get("action")
     params = {key: value for key, value in step.items() if key not in STEP_KEYS}
     if not isinstance(name, str) or not name:
-        problems.add((*loc, "action"), "must be the name of an action", "known actions: " + ", ".join(sorted(_ACTIONS)))
+        problems.add(
+            (*loc, "action"), "must be the name of an action", "known actions: " + ", ".join(sorted(_ACTIONS))
+        )
         return None
     model = _ACTIONS.get(name)
     if model is None:
@@ -276,7 +286,7 @@ def read_action_params(step: Mapping[str, Any], loc: Loc, problems: Problems) ->
 def params_to_document(params: BaseModel) -> dict[str, Any]:
     """The canonical JSON-able document of action params, defaults included, optional nulls left out."""
     data = params.model_dump(mode="json")
-    keep = getattr(type(params), "keep_null", frozenset())
+    keep: frozenset[str] = getattr(type(params), "keep_null", frozenset())
     return {
         key: value
         for key, value in data.items()

@@ -24,7 +24,7 @@ from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.paths import FieldPath, parse_field_path, read_field_path
 from storeflow.flows.problems import Loc, Problems, check_keys, parse_loc, type_name, want_list, want_mapping
 from storeflow.flows.values import as_datetime, as_decimal, decimal_to_json, is_number, parse_iso_datetime
-from storeflow.flows.vocabulary import did_you_mean, event_type_hint
+from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean, event_type_hint
 
 ComparisonOp = Literal[
     "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "starts_with",
@@ -171,7 +171,9 @@ def read_condition(data: Any, loc: Loc, problems: Problems, *, in_history: bool 
         return _read_comparison(mapping, loc, problems, in_history)
     ops = [key for key in mapping if key in COMPARISON_OPS]
     if ops:
-        problems.add(loc, f'the comparison with "{ops[0]}" has no "field"', "e.g. {field: profile.country, eq: US}")
+        problems.add(
+            loc, f'the comparison with "{ops[0]}" has no "field"', "e.g. {field: profile.country, eq: US}"
+        )
         return None
     known = ("all", "any", "not", "field", "history")
     for key in mapping:
@@ -192,20 +194,20 @@ def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, in_history: 
     if not items:
         problems.add(loc, f'"{kind}" needs at least one condition')
         return None
-    parsed = [read_condition(item, (*loc, i), problems, in_history=in_history) for i, item in enumerate(items)]
+    parsed = [
+        read_condition(item, (*loc, i), problems, in_history=in_history) for i, item in enumerate(items)
+    ]
     if any(item is None for item in parsed):
         return None
     conditions = tuple(item for item in parsed if item is not None)
     return AllOf(conditions=conditions) if kind == "all" else AnyOf(conditions=conditions)
 
 
-def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool) -> Comparison | None:
-    roots = ("event",) if in_history else None
-    path = (
-        read_field_path(data["field"], (*loc, "field"), problems, roots)
-        if roots
-        else read_field_path(data["field"], (*loc, "field"), problems)
-    )
+def _read_comparison(
+    data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool
+) -> Comparison | None:
+    roots = ("event",) if in_history else FIELD_ROOTS
+    path = read_field_path(data["field"], (*loc, "field"), problems, roots)
     ops: list[str] = []
     for key in data:
         if key == "field":
@@ -230,7 +232,7 @@ def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_h
     value = _read_operand(op, data[op], (*loc, op), problems)
     if path is None or value is None:
         return None
-    return Comparison(path=path, op=op, value=value)  # type: ignore[arg-type]
+    return Comparison(path=path, op=op, value=value)
 
 
 def _read_operand(op: str, value: Any, loc: Loc, problems: Problems) -> Any:
@@ -265,7 +267,11 @@ def _read_operand(op: str, value: Any, loc: Loc, problems: Problems) -> Any:
             as_decimal(value) is not None or as_datetime(value) is not None
         ):
             return value
-        problems.add(loc, f"must be a number or a date-time, not {type_name(value)}", "e.g. 100 or 2026-01-31T00:00:00Z")
+        problems.add(
+            loc,
+            f"must be a number or a date-time, not {type_name(value)}",
+            "e.g. 100 or 2026-01-31T00:00:00Z",
+        )
         return None
     if op == "starts_with":
         if isinstance(value, str) and value:
@@ -286,7 +292,9 @@ def _read_instant(value: Any, loc: Loc, problems: Problems) -> datetime | None:
     parsed = parse_iso_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         shown = f'"{value}"' if isinstance(value, str) else type_name(value)
-        problems.add(loc, f"{shown} is not a date-time", "use ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
+        problems.add(
+            loc, f"{shown} is not a date-time", "use ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:00:00Z"
+        )
         return None
     return as_datetime(parsed)
 
@@ -327,7 +335,9 @@ def _read_history(data: Mapping[str, Any], loc: Loc, problems: Problems) -> Hist
         problems.add(loc, "the history condition has no aggregate", "add one of: " + ", ".join(AGGREGATES))
         return None
     if len(aggregates) > 1:
-        problems.add(loc, f"the history condition has {len(aggregates)} aggregates ({', '.join(aggregates)}); use one")
+        problems.add(
+            loc, f"the history condition has {len(aggregates)} aggregates ({', '.join(aggregates)}); use one"
+        )
         return None
     aggregate = _read_aggregate(aggregates[0], data[aggregates[0]], (*loc, aggregates[0]), problems)
     if not ok or event is None or window is None or aggregate is None:
@@ -350,7 +360,9 @@ def _read_window(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> Histo
             return HistoryWindow(since=_read_instant(since, (*loc, "since"), problems))
         problems.add(
             (*loc, "since"),
-            f'"{since}" is not a start' if isinstance(since, str) else f"must be text, not {type_name(since)}",
+            f'"{since}" is not a start'
+            if isinstance(since, str)
+            else f"must be text, not {type_name(since)}",
             "use flow_start, trigger or an ISO date-time such as 2026-01-01T00:00:00Z",
         )
         return None
@@ -373,7 +385,7 @@ def _read_aggregate(kind: str, data: Any, loc: Loc, problems: Problems) -> Aggre
             problems.add(loc, "last_seen needs exactly one of within, older_than", "e.g. {older_than: 7d}")
             return None
         period = read_duration(spec[ops[0]], (*loc, ops[0]), problems)
-        return LastSeenAggregate(op=ops[0], period=period) if period is not None else None  # type: ignore[arg-type]
+        return LastSeenAggregate(op=ops[0], period=period) if period is not None else None
     allowed = ("of", *NUMERIC_OPS) if kind == "sum" else NUMERIC_OPS
     check_keys(spec, loc, problems, allowed, ("of",) if kind == "sum" else ())
     ops = [key for key in spec if key in NUMERIC_OPS]
@@ -384,7 +396,7 @@ def _read_aggregate(kind: str, data: Any, loc: Loc, problems: Problems) -> Aggre
     op, raw = ops[0], spec[ops[0]]
     if kind == "count":
         if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-            return CountAggregate(op=op, value=raw)  # type: ignore[arg-type]
+            return CountAggregate(op=op, value=raw)
         problems.add((*loc, op), f"must be a whole number of 0 or more, not {type_name(raw)}")
         return None
     amount = as_decimal(raw) if is_number(raw) or isinstance(raw, str) else None
@@ -393,7 +405,7 @@ def _read_aggregate(kind: str, data: Any, loc: Loc, problems: Problems) -> Aggre
     of = _read_sum_of(spec["of"], (*loc, "of"), problems) if "of" in spec else None
     if amount is None or of is None:
         return None
-    return SumAggregate(of=of, op=op, value=amount)  # type: ignore[arg-type]
+    return SumAggregate(of=of, op=op, value=amount)
 
 
 def _read_sum_of(value: Any, loc: Loc, problems: Problems) -> FieldPath | None:

@@ -42,7 +42,9 @@ def parse_duration(value: object, *, signed: bool = False) -> timedelta:
     """Parse ``"1h30m"`` into a timedelta. Raises DurationError (a ValueError)."""
     if isinstance(value, timedelta):
         if value < timedelta(0) and not signed:
-            raise DurationError(f'"{format_duration(value)}" is not allowed', "durations cannot be negative here")
+            raise DurationError(
+                f'"{format_duration(value)}" is not allowed', "durations cannot be negative here"
+            )
         return value
     if not isinstance(value, str):
         shown = "true/false" if isinstance(value, bool) else repr(value)
@@ -58,7 +60,9 @@ def parse_duration(value: object, *, signed: bool = False) -> timedelta:
     try:
         result = timedelta(seconds=seconds)
     except OverflowError:
-        raise DurationError(f'"{value}" is too long', "durations must be shorter than a few thousand years") from None
+        raise DurationError(
+            f'"{value}" is too long', "durations must be shorter than a few thousand years"
+        ) from None
     return -result if match.group(1) else result
 
 
@@ -117,6 +121,12 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(_validate_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "description": "a duration: 30s, 15m, 1h, 2d, 1w, 1h30m"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "a duration: 30s, 15m, 1h, 2d, 1w, 1h30m",
+        }
+    ),
 ]
 """A positive duration field for pydantic models (action parameters): text in, timedelta out."""

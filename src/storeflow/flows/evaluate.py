@@ -45,7 +45,7 @@ class HistoryPort(Protocol):
 @dataclass(frozen=True)
 class EvalContext:
     record: Mapping[str, Any]
-    """Root name -> record dict: {"event": ..., "profile": ..., "order": ..., "cart": ..., "product": ..., "run": ...}."""
+    """Root name -> record dict or None: event, profile, order, cart, product, run."""
     now: datetime
     history: HistoryPort | None = None
     profile_id: str | None = None
@@ -100,7 +100,7 @@ def _compare_time(op: str, actual: Any, expected: Any, now: datetime) -> bool:
     if when is None:
         return False
     if op == "within":
-        return now - expected <= when <= now
+        return bool(now - expected <= when <= now)
     if op == "older_than":
         return bool(when < now - expected)
     if op == "before":

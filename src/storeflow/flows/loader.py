@@ -24,7 +24,7 @@ class FlowYamlLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core-schema scalars (no yes/no/on/off booleans, no sexagesimal
     numbers, no timestamps, no octal ``010``)."""
 
-    yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}  # noqa: RUF012 - PyYAML class registry
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}
 
     def construct_flow_int(self, node: yaml.ScalarNode) -> int:
         return int(str(self.construct_scalar(node)).replace("_", ""))
@@ -37,7 +37,11 @@ _RESOLVERS: Final = (
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("tag:yaml.org,2002:int", r"^[-+]?[0-9]+$", "-+0123456789"),
-    ("tag:yaml.org,2002:float", r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$", "-+.0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$",
+        "-+.0123456789",
+    ),
     (_MERGE_TAG, r"^(?:<<)$", ["<"]),
 )
 for _tag, _pattern, _first in _RESOLVERS:
@@ -74,7 +78,9 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: Problems)
             child = (*loc, key)
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.add(child, f'duplicate key "{key}"', "only the last value would be used; keep one", line=line)
+                problems.add(
+                    child, f'duplicate key "{key}"', "only the last value would be used; keep one", line=line
+                )
             seen.add(key)
             lines.setdefault(child, line)
             _index(value_node, child, lines, problems)

@@ -63,7 +63,7 @@ def parse_field_path(text: object) -> FieldPath:
             if not segment:
                 hint = "remove the empty part between dots"
             raise FieldPathError(f'"{text}" is not a valid field path', hint)
-    return FieldPath(root=root, segments=tuple(segments))  # type: ignore[arg-type]
+    return FieldPath(root=root, segments=tuple(segments))
 
 
 def read_field_path(

@@ -25,7 +25,9 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/$defs/{name}"}
 
 
-def _object(properties: dict[str, Any], required: list[str] | tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+def _object(
+    properties: dict[str, Any], required: list[str] | tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = list(required)
@@ -34,14 +36,14 @@ def _object(properties: dict[str, Any], required: list[str] | tuple[str, ...] = 
 
 
 def _one_op(ops: tuple[str, ...] | list[str], value: dict[str, Any], **more: Any) -> dict[str, Any]:
-    props: dict[str, Any] = {op: value for op in ops}
+    props: dict[str, Any] = dict.fromkeys(ops, value)
     props.update(more)
     return _object(props, list(more), minProperties=len(more) + 1, maxProperties=len(more) + 1)
 
 
 def _condition_defs() -> dict[str, Any]:
     any_value: dict[str, Any] = {"not": {"type": "null"}}
-    operands: dict[str, Any] = {op: any_value for op in COMPARISON_OPS}
+    operands: dict[str, Any] = dict.fromkeys(COMPARISON_OPS, any_value)
     operands.update(
         {
             **{op: {"type": ["number", "string"]} for op in ("gt", "gte", "lt", "lte")},
@@ -57,7 +59,9 @@ def _condition_defs() -> dict[str, Any]:
             "after": _ref("instant"),
         }
     )
-    comparison = _object({"field": _ref("fieldPath"), **operands}, ["field"], minProperties=2, maxProperties=2)
+    comparison = _object(
+        {"field": _ref("fieldPath"), **operands}, ["field"], minProperties=2, maxProperties=2
+    )
     number = {"type": ["number", "string"]}
     history_spec = _object(
         {
@@ -96,9 +100,12 @@ def _trigger_def() -> dict[str, Any]:
     return {
         "oneOf": [
             _object(
-                {"event": _ref("eventType"), "filter": _ref("condition"), "max_age": _ref("duration")}, ["event"]
+                {"event": _ref("eventType"), "filter": _ref("condition"), "max_age": _ref("duration")},
+                ["event"],
             ),
-            _object({"schedule": {"type": "string", "minLength": 1}, "timezone": {"type": "string"}}, ["schedule"]),
+            _object(
+                {"schedule": {"type": "string", "minLength": 1}, "timezone": {"type": "string"}}, ["schedule"]
+            ),
             _object(
                 {
                     "date": {"type": "string", "pattern": r"^profile(\.[^\s.\[\]]+)+$"},
@@ -125,7 +132,11 @@ def _step_defs(defs: dict[str, Any]) -> dict[str, Any]:
         oneOf=[{"required": ["time"]}, {"required": ["at"], "not": {"required": ["days"]}}],
     )
     variant = _object(
-        {"name": {"type": "string", "minLength": 1}, "weight": {"type": "integer", "minimum": 1}, "steps": branch},
+        {
+            "name": {"type": "string", "minLength": 1},
+            "weight": {"type": "integer", "minimum": 1},
+            "steps": branch,
+        },
         ["name", "weight"],
     )
     forms = [
@@ -145,12 +156,17 @@ def _step_defs(defs: dict[str, Any]) -> dict[str, Any]:
         ),
         _object({**common, "if": _ref("condition"), "then": branch, "else": branch}, ["if", "then"]),
         _object({**common, "split": {"type": "array", "minItems": 2, "items": variant}}, ["split"]),
-        _object({**common, "exit": {"anyOf": [{"type": "string", "minLength": 1}, {"const": True}]}}, ["exit"]),
+        _object(
+            {**common, "exit": {"anyOf": [{"type": "string", "minLength": 1}, {"const": True}]}}, ["exit"]
+        ),
         _action_step(common, defs),
     ]
     return {
         "steps": {"type": "array", "items": _ref("step")},
-        "step": {"description": "a step: action, wait, wait_until, wait_for, if, split or exit", "oneOf": forms},
+        "step": {
+            "description": "a step: action, wait, wait_until, wait_for, if, split or exit",
+            "oneOf": forms,
+        },
     }
 
 
@@ -169,7 +185,9 @@ def _action_step(common: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]
                 prop.pop("title", None)
         properties.update({**common, "action": {"const": name}})
         params["additionalProperties"] = False
-        rules.append({"if": {"properties": {"action": {"const": name}}, "required": ["action"]}, "then": params})
+        rules.append(
+            {"if": {"properties": {"action": {"const": name}}, "required": ["action"]}, "then": params}
+        )
     return {
         "type": "object",
         "required": ["action"],
@@ -190,7 +208,11 @@ def flow_json_schema() -> dict[str, Any]:
         "fieldPath": {"type": "string", "pattern": FIELD_PATH_PATTERN},
         "eventType": {"type": "string", "minLength": 1},
         "timeOfDay": {"type": "string", "pattern": TIME_OF_DAY_PATTERN},
-        "instant": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}", "description": "ISO 8601 date or date-time"},
+        "instant": {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}",
+            "description": "ISO 8601 date or date-time",
+        },
         "scalar": {"type": ["string", "number", "boolean"]},
         "trigger": _trigger_def(),
         "reentry": {

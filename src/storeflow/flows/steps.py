@@ -181,7 +181,11 @@ class StepReader:
         if step_id is None:
             return False
         if step_id in self.ids:
-            self.problems.add((*loc, "id"), f'duplicate step id "{step_id}"', f"also used at {format_loc(self.ids[step_id])}")
+            self.problems.add(
+                (*loc, "id"),
+                f'duplicate step id "{step_id}"',
+                f"also used at {format_loc(self.ids[step_id])}",
+            )
             return False
         self.ids[step_id] = loc
         return step_id
@@ -202,9 +206,16 @@ class StepReader:
         ok = check_keys(body, loc, self.problems, ("time", "days", "at", "timezone"))
         zone = "profile"
         if "timezone" in body:
-            zone = read_timezone(body["timezone"], (*loc, "timezone"), self.problems, keywords=TIMEZONE_KEYWORDS) or ""
+            zone = (
+                read_timezone(body["timezone"], (*loc, "timezone"), self.problems, keywords=TIMEZONE_KEYWORDS)
+                or ""
+            )
         if ("time" in body) == ("at" in body):
-            self.problems.add(loc, "wait_until needs exactly one of time, at", 'e.g. {time: "09:00"} or {at: "2026-12-24T09:00"}')
+            self.problems.add(
+                loc,
+                "wait_until needs exactly one of time, at",
+                'e.g. {time: "09:00"} or {at: "2026-12-24T09:00"}',
+            )
             return None
         if "at" in body:
             if "days" in body:
@@ -231,31 +242,43 @@ class StepReader:
             day = item.strip().lower()[:3] if isinstance(item, str) else None
             if day not in WEEKDAYS or (isinstance(item, str) and len(item.strip()) != 3):
                 hint = f'did you mean "{day}"?' if day in WEEKDAYS else "days: " + ", ".join(WEEKDAYS)
-                self.problems.add((*loc, i), f'"{item}" is not a day' if isinstance(item, str) else f"must be a day, not {type_name(item)}", hint)
+                self.problems.add(
+                    (*loc, i),
+                    f'"{item}" is not a day'
+                    if isinstance(item, str)
+                    else f"must be a day, not {type_name(item)}",
+                    hint,
+                )
                 ok = False
             elif day in found:
                 self.problems.add((*loc, i), f'"{item}" is listed twice')
                 ok = False
             else:
-                found.append(day)  # type: ignore[arg-type]
+                found.append(day)
         return tuple(sorted(found, key=WEEKDAYS.index)) if ok else None
 
     def _wait_for(self, spec: Mapping[str, Any], loc: Loc) -> WaitForStep | None:
         wloc = (*loc, "wait_for")
-        body = want_mapping(spec["wait_for"], wloc, self.problems, "a mapping such as {event: order_placed, timeout: 1d}")
+        body = want_mapping(
+            spec["wait_for"], wloc, self.problems, "a mapping such as {event: order_placed, timeout: 1d}"
+        )
         on_event = self.steps(spec.get("on_event"), (*loc, "on_event"))
         on_timeout = self.steps(spec.get("on_timeout"), (*loc, "on_timeout"))
         if body is None:
             return None
         ok = check_keys(body, wloc, self.problems, ("event", "timeout", "where"), ("event", "timeout"))
         event = read_event_type(body["event"], (*wloc, "event"), self.problems) if "event" in body else None
-        timeout = read_duration(body["timeout"], (*wloc, "timeout"), self.problems) if "timeout" in body else None
+        timeout = (
+            read_duration(body["timeout"], (*wloc, "timeout"), self.problems) if "timeout" in body else None
+        )
         where = read_condition(body["where"], (*wloc, "where"), self.problems) if "where" in body else None
         if not ok or event is None or timeout is None or on_event is None or on_timeout is None:
             return None
         if "where" in body and where is None:
             return None
-        return WaitForStep(event=event, timeout=timeout, where=where, on_event=on_event, on_timeout=on_timeout)
+        return WaitForStep(
+            event=event, timeout=timeout, where=where, on_event=on_event, on_timeout=on_timeout
+        )
 
     def _if(self, spec: Mapping[str, Any], loc: Loc) -> IfStep | None:
         condition = read_condition(spec["if"], (*loc, "if"), self.problems)
@@ -296,7 +319,9 @@ class StepReader:
             names.add(name)
         weight = spec.get("weight")
         if "weight" in spec and not (isinstance(weight, int) and not isinstance(weight, bool) and weight > 0):
-            self.problems.add((*loc, "weight"), f"must be a whole number above 0, not {type_name(weight)}", "e.g. 50")
+            self.problems.add(
+                (*loc, "weight"), f"must be a whole number above 0, not {type_name(weight)}", "e.g. 50"
+            )
             weight = None
         steps = self.steps(spec.get("steps"), (*loc, "steps"))
         if not ok or name is None or weight is None or steps is None:
@@ -309,7 +334,11 @@ class StepReader:
             return ExitStep()
         if isinstance(value, str) and value.strip():
             return ExitStep(reason=value)
-        self.problems.add((*loc, "exit"), f"must be a reason (text) or true, not {type_name(value)}", 'e.g. exit: "customer ordered"')
+        self.problems.add(
+            (*loc, "exit"),
+            f"must be a reason (text) or true, not {type_name(value)}",
+            'e.g. exit: "customer ordered"',
+        )
         return None
 
 
