@@ -135,8 +135,6 @@ def _order(a: Any, b: Any) -> int | None:
     ta, tb = as_datetime(a), as_datetime(b)
     if ta is not None and tb is not None:
         return (ta > tb) - (ta < tb)
-    if isinstance(a, str) and isinstance(b, str):
-        return (a > b) - (a < b)
     return None
 
 

@@ -15,7 +15,7 @@ class EventsOps(TxBase):
     def insert_event(self, record: dict[str, Any]) -> bool:
         """Insert unless an event with the same idempotency key exists; True if inserted."""
         stmt = self.upsert(events).values(**record).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        return bool(self.conn.execute(stmt).rowcount)
+        return self.conn.execute(stmt.returning(events.c.id)).first() is not None
 
     def existing_idempotency_keys(self, keys: list[str]) -> set[str]:
         if not keys:

@@ -15,7 +15,7 @@ class OutboxOps(TxBase):
     def enqueue(self, row: dict[str, Any]) -> bool:
         """Add a message; False if one with the same idempotency key exists (never twice)."""
         stmt = self.upsert(outbox).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        created = bool(self.conn.execute(stmt).rowcount)
+        created = self.conn.execute(stmt.returning(outbox.c.id)).first() is not None
         if created:
             self.notify_after_commit("storeflow_outbox")
         return created

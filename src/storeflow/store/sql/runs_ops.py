@@ -17,7 +17,7 @@ class RunsOps(TxBase):
     def create_run(self, row: dict[str, Any]) -> bool:
         """Insert a run; False if its active_key or dedupe_key is taken (already in the flow)."""
         stmt = self.upsert(runs).values(**row).on_conflict_do_nothing()
-        created = bool(self.conn.execute(stmt).rowcount)
+        created = self.conn.execute(stmt.returning(runs.c.id)).first() is not None
         if created:
             self.notify_after_commit("storeflow_runs")
         return created

@@ -1,0 +1,124 @@
+"""The storage contract: the same operations behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storeflow.store import open_store
+from storeflow.store.tables import metadata
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _event(key: str, **kw: object) -> dict[str, object]:
+    row: dict[str, object] = {"id": f"evt_{key}", "type": "order_placed", "profile_id": None, "occurred_at": T0,
+                              "received_at": T0, "source": "api", "idempotency_key": key, "properties": {}}
+    row.update(kw)
+    return row
+
+
+def test_migrations_produce_the_models_schema(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    store.migrate()  # idempotent
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    store.close()
+    assert diff == []
+
+
+def test_event_insert_is_idempotent(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        assert tx.insert_event(_event("k1")) is True
+        assert tx.insert_event(_event("k1", id="evt_other")) is False
+        assert tx.existing_idempotency_keys(["k1", "k2"]) == {"k1"}
+    with store.transaction() as tx:
+        assert tx.count_events() == 1
+    store.close()
+
+
+def test_transaction_rolls_back_on_error(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    try:
+        with store.transaction() as tx:
+            tx.insert_event(_event("k1"))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with store.transaction() as tx:
+        assert tx.count_events() == 0
+    store.close()
+
+
+def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    when = datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    with store.transaction() as tx:
+        tx.insert_event(_event("k", occurred_at=when, properties={"total": "10.50"}))
+    with store.transaction() as tx:
+        row = tx.get_event("evt_k")
+    assert row is not None
+    assert row["occurred_at"] == when
+    assert row["occurred_at"].tzinfo is not None
+    assert row["properties"] == {"total": "10.50"}
+    store.close()
+
+
+def test_active_key_allows_one_active_run_per_flow_and_profile(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        tx.insert_flow({"id": "f", "name": "F", "status": "live", "current_version": 1, "trigger_kind": "event",
+                        "trigger_event": "x", "created_at": T0, "updated_at": T0})
+
+        def run(rid: str, due: datetime | None) -> dict[str, object]:
+            return {"id": rid, "flow_id": "f", "flow_version": 1, "profile_id": "p", "status": "active",
+                    "cursor": "steps[0]", "due_at": due, "active_key": "f:p", "context": {}, "attempts": 0,
+                    "started_at": T0, "updated_at": T0}
+
+        assert tx.create_run(run("r1", T0)) is True
+        assert tx.create_run(run("r2", T0)) is False
+    with store.transaction() as tx:
+        due = tx.claim_due_runs(T0 + timedelta(seconds=1), 10)
+        assert [r["id"] for r in due] == ["r1"]
+        assert tx.claim_due_runs(T0 - timedelta(seconds=1), 10) == []
+    store.close()
+
+
+def test_outbox_never_holds_a_message_twice_and_leases_expire(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    row = {"id": "m1", "run_id": "r", "step_key": "s", "channel": "webhook", "idempotency_key": "r:s",
+           "payload": {}, "status": "pending", "attempts": 0, "next_attempt_at": T0, "created_at": T0,
+           "updated_at": T0}
+    with store.transaction() as tx:
+        assert tx.enqueue(row) is True
+        assert tx.enqueue({**row, "id": "m2"}) is False
+    with store.transaction() as tx:
+        claimed = tx.claim_outbox(T0, 10, timedelta(seconds=30))
+        assert [m["id"] for m in claimed] == ["m1"]
+        assert claimed[0]["attempts"] == 1
+    with store.transaction() as tx:  # leased: not claimable until the lease runs out
+        assert tx.claim_outbox(T0 + timedelta(seconds=10), 10, timedelta(seconds=30)) == []
+        again = tx.claim_outbox(T0 + timedelta(seconds=31), 10, timedelta(seconds=30))
+        assert [m["attempts"] for m in again] == [2]
+    store.close()
+
+
+def test_product_updates_ignore_older_source_times(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        assert tx.upsert_product("p1", T0, T0 + timedelta(hours=2), title="New")
+        assert not tx.upsert_product("p1", T0, T0 + timedelta(hours=1), title="Old")
+        product = tx.get_product("p1")
+    assert product is not None
+    assert product["title"] == "New"
+    store.close()
