@@ -51,7 +51,7 @@ def required_kind(path: str) -> KeyKind | None:
     """The key kind a path needs: "public" (any key), "private", or None (no key: health, docs)."""
     if path in PUBLIC_ROUTES:
         return "public"
-    if path == "/metrics" or path == "/v1" or path.startswith("/v1/"):
+    if path in {"/metrics", "/v1"} or path.startswith("/v1/"):
         return "private"
     return None
 

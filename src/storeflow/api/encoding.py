@@ -43,5 +43,6 @@ class ApiJSONResponse(JSONResponse):
         return dumps(content)
 
 
-def json_response(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> ApiJSONResponse:
+def json_response(content: Any, status_code: int = 200,
+                  headers: Mapping[str, str] | None = None) -> ApiJSONResponse:
     return ApiJSONResponse(content, status_code=status_code, headers=dict(headers) if headers else None)

@@ -52,5 +52,6 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 413 and exc.detail == "Content Too Large":  # the body size cap
-            return json_response({"detail": f"request body too large; the limit is {max_body_bytes} bytes"}, 413)
+            detail = f"request body too large; the limit is {max_body_bytes} bytes"
+            return json_response({"detail": detail}, 413)
         return await http_exception_handler(request, exc)

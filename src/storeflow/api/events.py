@@ -29,8 +29,8 @@ class ItemResult(BaseModel):
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[Any] = Field(description=f"Up to {MAX_BATCH} events (same shape as POST /v1/events). "
-                                          "Each is validated on its own: one bad item does not fail the batch.")
+    events: list[Any] = Field(description=f"Up to {MAX_BATCH} events, each shaped as for POST /v1/events. "
+                                          "Each is validated on its own: a bad item fails alone.")
 
 
 class BatchOut(BaseModel):

@@ -35,7 +35,8 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         runs = GaugeMetricFamily("storeflow_runs", "Flow runs by status", labels=["status"])
-        outbox = GaugeMetricFamily("storeflow_outbox_messages", "Outbox messages by status", labels=["status"])
+        outbox = GaugeMetricFamily("storeflow_outbox_messages", "Outbox messages by status",
+                                   labels=["status"])
         up = 1.0
         try:
             with self.store.transaction() as tx:
@@ -49,7 +50,8 @@ class StoreCollector(Collector):
             outbox.add_metric([status], n)
         yield runs
         yield outbox
-        yield GaugeMetricFamily("storeflow_database_up", "1 if the last scrape could read the database", value=up)
+        yield GaugeMetricFamily("storeflow_database_up", "1 if the last scrape could read the database",
+                                value=up)
 
 
 class ApiMetrics:

@@ -153,7 +153,9 @@ class WebhookParams(ActionParams):
     """``webhook``: send an HTTP request; ``secret`` names a configured signing secret."""
 
     url: StrictStr = Field(json_schema_extra={"pattern": "^https?://"})
-    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    method: Literal["POST", "PUT", "PATCH"] = Field(
+        default="POST", json_schema_extra={"enum": ["POST", "PUT", "PATCH", "post", "put", "patch"]}
+    )
     headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     body: JsonValue = None
     timeout: Duration = Field(default=timedelta(seconds=10), json_schema_extra={"default": "10s"})

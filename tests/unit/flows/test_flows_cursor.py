@@ -43,7 +43,11 @@ NESTED = {
                         {
                             "id": "split",
                             "split": [
-                                {"name": "a", "weight": 1, "steps": [{"id": "a0", "wait": "1s"}, {"id": "a1", "wait": "2s"}]},
+                                {
+                                    "name": "a",
+                                    "weight": 1,
+                                    "steps": [{"id": "a0", "wait": "1s"}, {"id": "a1", "wait": "2s"}],
+                                },
                                 {"name": "b", "weight": 1},
                             ],
                         },
@@ -130,7 +134,9 @@ def test_branch_path(defn: FlowDefinition) -> None:
     if1 = find_step(defn, "if1")
     wf = find_step(defn, "wf")
     split = find_step(defn, "split")
-    assert if1 is not None and wf is not None and split is not None
+    assert if1 is not None
+    assert wf is not None
+    assert split is not None
     assert key_of(defn, branch_path(defn, if1, "then")) == "then0"
     assert key_of(defn, branch_path(defn, if1, "else")) == "else0"
     assert key_of(defn, branch_path(defn, wf, "on_event")) == "ev0"
@@ -139,7 +145,14 @@ def test_branch_path(defn: FlowDefinition) -> None:
     assert key_of(defn, branch_path(defn, split, "a")) == "a0"
     assert key_of(defn, branch_path(defn, split, 1)) == "steps[2]"  # empty variant -> next_path
     assert key_of(defn, branch_path(defn, split, "b")) == "steps[2]"
-    for path, branch in ((if1, "on_event"), (wf, "then"), (split, 2), (split, "c"), (("steps", 0), "then"), (if1, 0)):
+    for path, branch in (
+        (if1, "on_event"),
+        (wf, "then"),
+        (split, 2),
+        (split, "c"),
+        (("steps", 0), "then"),
+        (if1, 0),
+    ):
         with pytest.raises(KeyError):
             branch_path(defn, path, branch)
 

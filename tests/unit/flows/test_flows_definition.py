@@ -33,7 +33,7 @@ from storeflow.flows import (
 )
 
 
-def flow(steps: list[Any], trigger: Any = None, **top: Any) -> dict[str, Any]:
+def flow(steps: Any, trigger: Any = None, **top: Any) -> dict[str, Any]:
     return {"id": "f", "name": "F", "trigger": trigger or {"event": "order_placed"}, "steps": steps, **top}
 
 
@@ -49,16 +49,30 @@ def test_minimal_flow_defaults() -> None:
 
 
 def test_triggers() -> None:
-    event = parse_flow(flow([{"exit": True}], {"event": "checkout_started", "filter": {"field": "cart.total", "gt": 0}, "max_age": "2h"}))
+    event = parse_flow(
+        flow(
+            [{"exit": True}],
+            {"event": "checkout_started", "filter": {"field": "cart.total", "gt": 0}, "max_age": "2h"},
+        )
+    )
     assert isinstance(event.trigger, EventTrigger)
     assert event.trigger.max_age == dt.timedelta(hours=2)
     assert event.trigger.filter is not None
 
-    schedule = parse_flow(flow([{"exit": True}], {"schedule": "0  9 * * 1-5", "timezone": "America/Sao_Paulo"}))
+    schedule = parse_flow(
+        flow([{"exit": True}], {"schedule": "0  9 * * 1-5", "timezone": "America/Sao_Paulo"})
+    )
     assert schedule.trigger == ScheduleTrigger(schedule="0 9 * * 1-5", timezone="America/Sao_Paulo")
-    assert parse_flow(flow([{"exit": True}], {"schedule": "@daily"})).trigger == ScheduleTrigger(schedule="@daily")
+    assert parse_flow(flow([{"exit": True}], {"schedule": "@daily"})).trigger == ScheduleTrigger(
+        schedule="@daily"
+    )
 
-    date = parse_flow(flow([{"exit": True}], {"date": "profile.properties.birthday", "offset": "-3d", "at": "8:30", "repeat": "once"}))
+    date = parse_flow(
+        flow(
+            [{"exit": True}],
+            {"date": "profile.properties.birthday", "offset": "-3d", "at": "8:30", "repeat": "once"},
+        )
+    )
     assert date.trigger == DateTrigger(
         date=FieldPath(root="profile", segments=("properties", "birthday")),
         offset=dt.timedelta(days=-3),
@@ -79,12 +93,27 @@ def test_every_step_form() -> None:
         {"action": "hide_product"},
         {"action": "publish_product", "product": 8412345},
         {"action": "note", "text": "hello"},
-        {"action": "webhook", "url": "https://example.com/h", "method": "patch", "headers": {"X-A": "1"}, "timeout": "30s", "secret": "main"},
+        {
+            "action": "webhook",
+            "url": "https://example.com/h",
+            "method": "patch",
+            "headers": {"X-A": "1"},
+            "timeout": "30s",
+            "secret": "main",
+        },
         {"wait": "1h30m"},
         {"wait_until": {"time": "09:00", "days": ["fri", "mon"], "timezone": "Europe/Berlin"}},
         {"wait_until": {"at": "2026-12-24T09:00"}},
         {"wait_until": {"at": "2026-12-24", "timezone": "store"}},
-        {"wait_for": {"event": "order_placed", "timeout": "24h", "where": {"field": "event.total", "gt": 10}}, "on_event": [{"exit": True}], "on_timeout": [{"wait": "1m"}]},
+        {
+            "wait_for": {
+                "event": "order_placed",
+                "timeout": "24h",
+                "where": {"field": "event.total", "gt": 10},
+            },
+            "on_event": [{"exit": True}],
+            "on_timeout": [{"wait": "1m"}],
+        },
         {"wait_for": {"event": "order_paid", "timeout": "1d"}, "on_event": None},
         {"if": {"field": "profile.vip", "eq": True}, "then": [{"wait": "1s"}], "else": [{"wait": "2s"}]},
         {"if": {"field": "profile.vip", "eq": True}, "then": None},
@@ -94,7 +123,9 @@ def test_every_step_form() -> None:
     ]
     defn = parse_flow(flow(steps))
     s = defn.steps
-    assert s[0] == ActionStep(id="t", name="Tag", action="tag", params=TagParams(target="order", tags=("a", "b")))
+    assert s[0] == ActionStep(
+        id="t", name="Tag", action="tag", params=TagParams(target="order", tags=("a", "b"))
+    )
     assert isinstance(s[1], ActionStep)
     assert s[1].params == TagParams(tags=("b",))
     assert isinstance(s[2], ActionStep)
@@ -111,7 +142,12 @@ def test_every_step_form() -> None:
     assert isinstance(s[7], ActionStep)
     hook = s[7].params
     assert isinstance(hook, WebhookParams)
-    assert (hook.method, hook.timeout, hook.secret, hook.headers) == ("PATCH", dt.timedelta(seconds=30), "main", {"X-A": "1"})
+    assert (hook.method, hook.timeout, hook.secret, hook.headers) == (
+        "PATCH",
+        dt.timedelta(seconds=30),
+        "main",
+        {"X-A": "1"},
+    )
     assert s[8] == WaitStep(duration=dt.timedelta(hours=1, minutes=30))
     assert s[9] == WaitUntilStep(time=dt.time(9), days=("mon", "fri"), timezone="Europe/Berlin")
     assert s[10] == WaitUntilStep(at=dt.datetime(2026, 12, 24, 9), timezone="profile")
@@ -165,7 +201,11 @@ def test_examples_round_trip(example: Path) -> None:
 
 def test_digest_ignores_form_and_sees_content() -> None:
     a = flow(
-        [{"action": "tag", "tags": ["x"]}, {"wait": "24h"}, {"wait_until": {"time": "9:00", "days": ["tue", "mon"]}}],
+        [
+            {"action": "tag", "tags": ["x"]},
+            {"wait": "24h"},
+            {"wait_until": {"time": "9:00", "days": ["tue", "mon"]}},
+        ],
         description=None,
     )
     b = {
@@ -182,7 +222,13 @@ def test_digest_ignores_form_and_sees_content() -> None:
     }
     assert parse_flow(a).digest == parse_flow(b).digest
     assert len(parse_flow(a).digest) == 64
-    c = flow([{"action": "tag", "tags": ["y"]}, {"wait": "24h"}, {"wait_until": {"time": "9:00", "days": ["tue", "mon"]}}])
+    c = flow(
+        [
+            {"action": "tag", "tags": ["y"]},
+            {"wait": "24h"},
+            {"wait_until": {"time": "9:00", "days": ["tue", "mon"]}},
+        ]
+    )
     assert parse_flow(c).digest != parse_flow(a).digest
 
 
@@ -204,28 +250,104 @@ def test_definitions_are_frozen() -> None:
         (flow([]), "steps", "needs at least one step"),
         (flow({"wait": "1h"}), "steps", "must be a list of steps, not a mapping"),
         (flow(["wait 1h"]), "steps[0]", "must be a step (a mapping), not text"),
-        (flow([{"wait": "1h", "exit": True}]), "steps[0]", "the step has wait and exit; a step does exactly one thing"),
-        (flow([{"name": "only a name"}]), "steps[0]", "the step needs one of action, wait, wait_until, wait_for, if, split, exit"),
+        (
+            flow([{"wait": "1h", "exit": True}]),
+            "steps[0]",
+            "the step has wait and exit; a step does exactly one thing",
+        ),
+        (
+            flow([{"name": "only a name"}]),
+            "steps[0]",
+            "the step needs one of action, wait, wait_until, wait_for, if, split, exit",
+        ),
         (flow([{"exit": False}]), "steps[0].exit", "must be a reason (text) or true, not true/false"),
         (flow([{"if": {"field": "profile.x", "eq": 1}}]), "steps[0]", 'missing required key "then"'),
-        (flow([{"split": [{"name": "a", "weight": 1}, {"name": "a", "weight": 1}]}]), "steps[0].split[1].name", 'duplicate variant name "a"'),
-        (flow([{"split": [{"name": "a", "weight": 1.5}, {"name": "b", "weight": True}]}]), "steps[0].split[0].weight", "must be a whole number above 0, not the number 1.5"),
-        (flow([{"wait_until": {"time": "25:00"}}]), "steps[0].wait_until.time", '"25:00" is not a time of day'),
-        (flow([{"wait_until": {"time": "09:00", "at": "2026-01-01"}}]), "steps[0].wait_until", "wait_until needs exactly one of time, at"),
-        (flow([{"wait_until": {"at": "2026-01-01", "days": ["mon"]}}]), "steps[0].wait_until.days", "days goes with time, not with at"),
-        (flow([{"wait_until": {"time": "09:00", "days": ["monday"]}}]), "steps[0].wait_until.days[0]", '"monday" is not a day'),
-        (flow([{"wait_until": {"time": "09:00", "days": ["mon", "Mon"]}}]), "steps[0].wait_until.days[1]", '"Mon" is listed twice'),
-        (flow([{"wait_until": {"time": "09:00", "timezone": "Mars/Olympus"}}]), "steps[0].wait_until.timezone", 'unknown time zone "Mars/Olympus"'),
-        (flow([{"wait_for": {"event": "order_placed", "timeout": "1d"}, "on_event": {"exit": True}}]), "steps[0].on_event", "must be a list of steps, not a mapping"),
-        (flow([{"wait": "1h"}], {"schedule": "0 9 * *"}), "trigger.schedule", '"0 9 * *" is not a cron schedule'),
-        (flow([{"wait": "1h"}], {"schedule": "0 25 * * *"}), "trigger.schedule", '"0 25 * * *" is not a cron schedule'),
-        (flow([{"wait": "1h"}], {"schedule": "0 9 * * *", "timezone": "america/sao_paulo"}), "trigger.timezone", 'unknown time zone "america/sao_paulo"'),
-        (flow([{"wait": "1h"}], {"date": "profile.birthday", "offset": "36h"}), "trigger.offset", '"36h" is not a whole number of days'),
-        (flow([{"wait": "1h"}], {"date": "event.birthday"}), "trigger.date", '"event.birthday" cannot be used here'),
-        (flow([{"wait": "1h"}], {"date": "profile.birthday", "repeat": "monthly"}), "trigger.repeat", '"monthly" is not a repeat'),
-        (flow([{"wait": "1h"}], {"event": "order_placed", "schedule": "@daily"}), "trigger", "the trigger has event and schedule; use exactly one"),
+        (
+            flow([{"split": [{"name": "a", "weight": 1}, {"name": "a", "weight": 1}]}]),
+            "steps[0].split[1].name",
+            'duplicate variant name "a"',
+        ),
+        (
+            flow([{"split": [{"name": "a", "weight": 1.5}, {"name": "b", "weight": True}]}]),
+            "steps[0].split[0].weight",
+            "must be a whole number above 0, not the number 1.5",
+        ),
+        (
+            flow([{"wait_until": {"time": "25:00"}}]),
+            "steps[0].wait_until.time",
+            '"25:00" is not a time of day',
+        ),
+        (
+            flow([{"wait_until": {"time": "09:00", "at": "2026-01-01"}}]),
+            "steps[0].wait_until",
+            "wait_until needs exactly one of time, at",
+        ),
+        (
+            flow([{"wait_until": {"at": "2026-01-01", "days": ["mon"]}}]),
+            "steps[0].wait_until.days",
+            "days goes with time, not with at",
+        ),
+        (
+            flow([{"wait_until": {"time": "09:00", "days": ["monday"]}}]),
+            "steps[0].wait_until.days[0]",
+            '"monday" is not a day',
+        ),
+        (
+            flow([{"wait_until": {"time": "09:00", "days": ["mon", "Mon"]}}]),
+            "steps[0].wait_until.days[1]",
+            '"Mon" is listed twice',
+        ),
+        (
+            flow([{"wait_until": {"time": "09:00", "timezone": "Mars/Olympus"}}]),
+            "steps[0].wait_until.timezone",
+            'unknown time zone "Mars/Olympus"',
+        ),
+        (
+            flow([{"wait_for": {"event": "order_placed", "timeout": "1d"}, "on_event": {"exit": True}}]),
+            "steps[0].on_event",
+            "must be a list of steps, not a mapping",
+        ),
+        (
+            flow([{"wait": "1h"}], {"schedule": "0 9 * *"}),
+            "trigger.schedule",
+            '"0 9 * *" is not a cron schedule',
+        ),
+        (
+            flow([{"wait": "1h"}], {"schedule": "0 25 * * *"}),
+            "trigger.schedule",
+            '"0 25 * * *" is not a cron schedule',
+        ),
+        (
+            flow([{"wait": "1h"}], {"schedule": "0 9 * * *", "timezone": "america/sao_paulo"}),
+            "trigger.timezone",
+            'unknown time zone "america/sao_paulo"',
+        ),
+        (
+            flow([{"wait": "1h"}], {"date": "profile.birthday", "offset": "36h"}),
+            "trigger.offset",
+            '"36h" is not a whole number of days',
+        ),
+        (
+            flow([{"wait": "1h"}], {"date": "event.birthday"}),
+            "trigger.date",
+            '"event.birthday" cannot be used here',
+        ),
+        (
+            flow([{"wait": "1h"}], {"date": "profile.birthday", "repeat": "monthly"}),
+            "trigger.repeat",
+            '"monthly" is not a repeat',
+        ),
+        (
+            flow([{"wait": "1h"}], {"event": "order_placed", "schedule": "@daily"}),
+            "trigger",
+            "the trigger has event and schedule; use exactly one",
+        ),
         (flow([{"wait": "1h"}], {"evnt": "order_placed"}), "trigger.evnt", 'unknown key "evnt"'),
-        (flow([{"wait": "1h"}], {"event": "order_placed", "max_age": 3600}), "trigger.max_age", "3600 is not a duration"),
+        (
+            flow([{"wait": "1h"}], {"event": "order_placed", "max_age": 3600}),
+            "trigger.max_age",
+            "3600 is not a duration",
+        ),
         (flow([{"wait": "1h"}], status="active"), "status", '"active" is not a status'),
         (flow([{"wait": "1h"}], reentry="twice"), "reentry", '"twice" is not a reentry rule'),
         (flow([{"wait": "1h"}], reentry={"every": "0s"}), "reentry.every", '"0s" is not allowed'),

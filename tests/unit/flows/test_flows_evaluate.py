@@ -220,7 +220,11 @@ HISTORY = InMemoryHistory(
 
 def hist(condition: Any, **ctx: Any) -> bool:
     context = EvalContext(
-        record={"profile": {"id": "p1"}}, now=NOW, history=HISTORY, profile_id=ctx.pop("profile_id", "p1"), **ctx
+        record={"profile": {"id": "p1"}},
+        now=NOW,
+        history=HISTORY,
+        profile_id=ctx.pop("profile_id", "p1"),
+        **ctx,
     )
     return evaluate(parse_condition(condition), context)
 
@@ -228,10 +232,17 @@ def hist(condition: Any, **ctx: Any) -> bool:
 def test_history_count_with_where_and_within() -> None:
     opened = {"event": "message_opened", "within": "30d"}
     assert hist({"history": opened, "count": {"eq": 3}})
-    assert hist({"history": {**opened, "where": {"field": "event.campaign", "eq": "summer"}}, "count": {"eq": 2}})
+    assert hist(
+        {"history": {**opened, "where": {"field": "event.campaign", "eq": "summer"}}, "count": {"eq": 2}}
+    )
     assert hist({"history": {**opened, "within": "7d"}, "count": {"gte": 2}})
     assert not hist({"history": {**opened, "within": "3d"}, "count": {"gte": 2}})
-    assert hist({"history": {**opened, "where": {"field": "event.properties.campaign", "eq": "x"}}, "count": {"eq": 0}})
+    assert hist(
+        {
+            "history": {**opened, "where": {"field": "event.properties.campaign", "eq": "x"}},
+            "count": {"eq": 0},
+        }
+    )
 
 
 def test_history_exists_since_flow_start_and_trigger() -> None:
@@ -251,7 +262,9 @@ def test_history_exists_since_flow_start_and_trigger() -> None:
 
 def test_history_sum() -> None:
     year = {"event": "order_placed", "within": "365d"}
-    assert hist({"history": year, "sum": {"of": "total", "eq": 550}})  # text amounts count, non-numbers do not
+    assert hist(
+        {"history": year, "sum": {"of": "total", "eq": 550}}
+    )  # text amounts count, non-numbers do not
     assert hist({"history": year, "sum": {"of": "event.properties.total", "gte": "549.99"}})
     assert not hist({"history": year, "sum": {"of": "total", "gte": 551}})
     assert hist({"history": {"event": "order_placed"}, "sum": {"of": "total", "eq": 1450}})  # all time
@@ -285,6 +298,11 @@ def test_history_needs_a_port_and_a_profile() -> None:
 
 def test_history_inside_logic_short_circuits() -> None:
     cond = parse_condition(
-        {"any": [{"field": "profile.vip", "eq": True}, {"history": {"event": "order_placed"}, "exists": True}]}
+        {
+            "any": [
+                {"field": "profile.vip", "eq": True},
+                {"history": {"event": "order_placed"}, "exists": True},
+            ]
+        }
     )
     assert evaluate(cond, EvalContext(record={"profile": {"vip": True}}, now=NOW))

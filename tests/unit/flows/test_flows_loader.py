@@ -60,7 +60,12 @@ def test_all_problems_at_once_with_lines() -> None:
         ),
         (13, "steps[1].action", 'unknown action "tagg"', f'did you mean "tag"? {known_actions}'),
         (14, "steps[2].wait", '"1 hr" is not a duration', "use 1h, 30m or 2d"),
-        (15, "steps[3].if.field", '"prfile.country" does not start with a known root', 'did you mean "profile"?'),
+        (
+            15,
+            "steps[3].if.field",
+            '"prfile.country" does not start with a known root',
+            'did you mean "profile"?',
+        ),
         (18, "steps[3].then[0].tags", "must have at least 1 item", None),
         (
             19,
@@ -70,7 +75,12 @@ def test_all_problems_at_once_with_lines() -> None:
         ),
         (21, "steps[3].else[0].split", "a split needs at least 2 variants, found 1", None),
         (23, "steps[4].id", 'duplicate step id "first"', "also used at steps[1]"),
-        (27, "steps[4].on_timeout[0].url", '"ftp://example.com" is not an http or https URL', "e.g. https://example.com/hooks/cart"),
+        (
+            27,
+            "steps[4].on_timeout[0].url",
+            '"ftp://example.com" is not an http or https URL',
+            "e.g. https://example.com/hooks/cart",
+        ),
         (28, "steps[4].on_timeout[0].timeout", '"2m" is too long', "webhooks time out after at most 60s"),
         (
             29,
@@ -78,16 +88,26 @@ def test_all_problems_at_once_with_lines() -> None:
             '"s3cr3t value" is not a secret name',
             "secret is the name of a signing secret configured in storeflow, not the secret itself",
         ),
-        (30, "steps[5].wait_until.timezone", 'unknown time zone "Europe/Berln"', 'did you mean "Europe/Berlin"?'),
+        (
+            30,
+            "steps[5].wait_until.timezone",
+            'unknown time zone "Europe/Berln"',
+            'did you mean "Europe/Berlin"?',
+        ),
     ]
     text = str(err)
-    assert 'flows/cart.yaml:14: steps[2].wait: "1 hr" is not a duration; use 1h, 30m or 2d' in text.splitlines()
+    assert (
+        'flows/cart.yaml:14: steps[2].wait: "1 hr" is not a duration; use 1h, 30m or 2d' in text.splitlines()
+    )
     assert "https://errors.pydantic.dev" not in text
     assert "pydantic" not in text.lower()
 
 
 def test_problem_lines_fall_back_to_the_parent() -> None:
-    text = "id: x\nname: X\ntrigger: {event: order_placed}\nsteps:\n  - action: note\n  - wait_for: {event: order_placed}\n"
+    text = (
+        "id: x\nname: X\ntrigger: {event: order_placed}\n"
+        "steps:\n  - action: note\n  - wait_for: {event: order_placed}\n"
+    )
     with pytest.raises(FlowValidationError) as info:
         load_flow(text, "f.yaml")
     assert info.value.problems == [
@@ -157,11 +177,20 @@ steps:
     hook = defn.steps[1]
     assert isinstance(hook, ActionStep)
     assert isinstance(hook.params, WebhookParams)
-    assert hook.params.body == {"since": "2026-01-01", "count": 10, "ratio": 1.5, "off": "off", "missing": None}
+    assert hook.params.body == {
+        "since": "2026-01-01",
+        "count": 10,
+        "ratio": 1.5,
+        "off": "off",
+        "missing": None,
+    }
 
 
 def test_json_input() -> None:
-    text = '{"id": "x", "name": "X", "trigger": {"event": "order_placed"}, "steps": [{"if": {"field": "order.total", "gt": 10}, "then": []}]}'
+    text = (
+        '{"id": "x", "name": "X", "trigger": {"event": "order_placed"},'
+        ' "steps": [{"if": {"field": "order.total", "gt": 10}, "then": []}]}'
+    )
     for source, fmt in (("f.json", "auto"), ("<flow>", "auto"), ("<flow>", "json"), ("f.txt", "yaml")):
         defn = load_flow(text, source, fmt)  # type: ignore[arg-type]
         assert isinstance(defn.steps[0], IfStep)
@@ -175,8 +204,13 @@ def test_json_errors() -> None:
     with pytest.raises(FlowValidationError, match="NaN is not allowed"):
         load_flow('{"id": NaN}', "f.json")
     with pytest.raises(FlowValidationError) as info:
-        load_flow('{"id": "x", "name": "X", "trigger": {"event": "order_placed"}, "steps": [{"wait": 60}]}', "f.json")
-    assert [(p.line, p.path, p.message) for p in info.value.problems] == [(None, "steps[0].wait", "60 is not a duration")]
+        load_flow(
+            '{"id": "x", "name": "X", "trigger": {"event": "order_placed"}, "steps": [{"wait": 60}]}',
+            "f.json",
+        )
+    assert [(p.line, p.path, p.message) for p in info.value.problems] == [
+        (None, "steps[0].wait", "60 is not a duration")
+    ]
 
 
 def test_flow_style_yaml_that_looks_like_json() -> None:
