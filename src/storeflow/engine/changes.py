@@ -203,7 +203,7 @@ def _order_change(event: CanonicalEvent) -> OrderChange:
     refund = None
     if event.type == "order_refunded":
         refund = _money(p, "amount", currency) if "amount" in p else None
-    total = _money(p, "total", currency) if event.type != "order_refunded" else _money(p, "total", currency)
+    total = _money(p, "total", currency)
     cart_ids = tuple(x for x in (_str(p, "cart_id"), _str(p, "checkout_id")) if x)
     return OrderChange(order_id, currency, total, refund, _items(p), values, cart_ids)
 

@@ -91,8 +91,9 @@ class Outcome:
 
 
 def _kind(step: object) -> str:
-    return {ActionStep: "action", WaitStep: "wait", WaitUntilStep: "wait_until", WaitForStep: "wait_for",
-            IfStep: "if", SplitStep: "split", ExitStep: "exit"}.get(type(step), type(step).__name__)
+    kinds: dict[type, str] = {ActionStep: "action", WaitStep: "wait", WaitUntilStep: "wait_until", WaitForStep: "wait_for",
+            IfStep: "if", SplitStep: "split", ExitStep: "exit"}
+    return kinds.get(type(step), type(step).__name__)
 
 
 def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:

@@ -19,6 +19,7 @@ from storeflow.engine.effects import Effect, apply_effects
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.records import RecordLoader, StoreHistory
 from storeflow.engine.runner import Outcome, RunState, StepLog, advance
+from storeflow.flows import HistoryPort
 from storeflow.errors import (
     ConditionError,
     PermanentActionError,
@@ -40,7 +41,7 @@ class _Env:
     def __init__(self, tx: StoreTx, run: RunState, trigger: dict[str, Any] | None, now: datetime,
                  store_tz: ZoneInfo) -> None:
         self.tx, self.run, self.trigger, self.now, self.store_tz = tx, run, trigger, now, store_tz
-        self.history = StoreHistory(tx)
+        self.history: HistoryPort = StoreHistory(tx)
         self._record: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
@@ -98,7 +99,7 @@ class Worker:
         except _PERMANENT as exc:
             self._fail(tx, row, seq, now, f"{type(exc).__name__}: {exc}", permanent=True)
             result.failed += 1
-        except (TransientActionError, StorageError, Exception) as exc:  # noqa: BLE001 - isolate one run
+        except (TransientActionError, StorageError, Exception) as exc:
             if not isinstance(exc, TransientActionError | StorageError):
                 log.error("run %s failed unexpectedly:\n%s", run.id, traceback.format_exc())
             attempts = int(row["attempts"]) + 1

@@ -30,6 +30,7 @@ from storeflow.flows.actions import (
     register_action,
     unregister_action,
 )
+from storeflow.flows.condition_parser import parse_condition
 from storeflow.flows.conditions import (
     Aggregate,
     AllOf,
@@ -46,7 +47,6 @@ from storeflow.flows.conditions import (
     SumAggregate,
     condition_to_document,
     iter_conditions,
-    parse_condition,
 )
 from storeflow.flows.cursor import (
     StepPath,

@@ -164,8 +164,12 @@ class WebhookParams(ActionParams):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            raise custom_error(f'"{url}" is not a valid URL', "e.g. https://example.com/hooks/cart") from None
+        if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
             raise custom_error(f'"{url}" is not an http or https URL', "e.g. https://example.com/hooks/cart")
         return url
 

@@ -317,4 +317,3 @@ def _read_sum_of(value: Any, loc: Loc, problems: Problems) -> FieldPath | None:
     if isinstance(value, str) and value and not value.startswith("event."):
         value = f"event.{value}"
     return read_field_path(value, loc, problems, ("event",))
-

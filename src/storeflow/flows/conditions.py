@@ -1,4 +1,4 @@
-"""The condition language: a frozen AST, the parser from documents, and the way back to documents.
+"""The condition language: a frozen AST and the way back to documents (parsing: condition_parser.py).
 
 A condition is one of::
 
@@ -34,8 +34,6 @@ COMPARISON_OPS: Final[tuple[str, ...]] = get_args(ComparisonOp)
 NUMERIC_OPS: Final[tuple[str, ...]] = get_args(NumericOp)
 RECENCY_OPS: Final[tuple[str, ...]] = get_args(RecencyOp)
 AGGREGATES: Final[tuple[str, ...]] = ("count", "exists", "sum", "last_seen")
-_OPS_HINT = "operators: " + ", ".join(COMPARISON_OPS)
-_CONDITION_HINT = "a condition has one of: all, any, not, field, history"
 
 
 class _Node(BaseModel):
@@ -203,7 +201,4 @@ __all__ = [
     "SumAggregate",
     "condition_to_document",
     "iter_conditions",
-    "parse_condition",
-    "parse_field_path",
-    "read_condition",
 ]

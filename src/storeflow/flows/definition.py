@@ -11,7 +11,8 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from storeflow.errors import FlowValidationError
-from storeflow.flows.conditions import Condition, condition_to_document, read_condition
+from storeflow.flows.condition_parser import read_condition
+from storeflow.flows.conditions import Condition, condition_to_document
 from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping, want_slug, want_text
 from storeflow.flows.steps import Step, StepReader, steps_to_document

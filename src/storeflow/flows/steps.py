@@ -12,7 +12,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from storeflow.flows.actions import STEP_KEYS, params_to_document, read_action_params
-from storeflow.flows.conditions import Condition, condition_to_document, read_condition, read_event_type
+from storeflow.flows.condition_parser import read_condition, read_event_type
+from storeflow.flows.conditions import Condition, condition_to_document
 from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.localtime import format_time_of_day, read_local_datetime, read_time_of_day, read_timezone
 from storeflow.flows.problems import (
@@ -168,10 +169,20 @@ class StepReader:
         name = want_text(spec["name"], (*loc, "name"), self.problems) if "name" in spec else None
         if form != "action":
             check_keys(spec, loc, self.problems, (*_FORM_KEYS[form], *sorted(STEP_KEYS - {"action"})))
-        body = getattr(self, "_" + form)(spec, loc)
+        readers = {
+            "action": self._action,
+            "wait": self._wait,
+            "wait_until": self._wait_until,
+            "wait_for": self._wait_for,
+            "if": self._if,
+            "split": self._split,
+            "exit": self._exit,
+        }
+        body: _Step | None = readers[form](spec, loc)
         if body is None or step_id is False or ("name" in spec and name is None):
             return None
-        return body.model_copy(update={"id": step_id or None, "name": name})  # type: ignore[no-any-return]
+        labelled: Step = body.model_copy(update={"id": step_id or None, "name": name})  # type: ignore[assignment]
+        return labelled
 
     def _id(self, spec: Mapping[str, Any], loc: Loc) -> str | bool:
         """The step id, "" when absent, False when invalid."""

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Final, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
 
-from storeflow.flows.conditions import Condition, condition_to_document, read_condition, read_event_type
+from storeflow.flows.condition_parser import read_condition, read_event_type
+from storeflow.flows.conditions import Condition, condition_to_document
 from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.localtime import format_time_of_day, read_time_of_day, read_timezone
 from storeflow.flows.paths import FieldPath, read_field_path

@@ -2,7 +2,7 @@
 
 from storeflow.model.events import EVENT_TYPES, SEGMENT_SPEC_NAMES, CanonicalEvent, EventIn, normalize_event
 from storeflow.model.money import Money, from_minor, to_minor
-from storeflow.model.profiles import CONSENT_STATES, CHANNELS, IdentityHints, normalize_email, normalize_phone
+from storeflow.model.profiles import CHANNELS, CONSENT_STATES, IdentityHints, normalize_email, normalize_phone
 
 __all__ = [
     "CHANNELS",

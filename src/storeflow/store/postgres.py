@@ -24,7 +24,7 @@ class PostgresStore(SqlStore):
         self._url = url
 
     def lock_for_claim(self, query: Select[Any]) -> Select[Any]:
-        return query.with_for_update(skip_locked=True, of=query.selected_columns[0].table)  # type: ignore[attr-defined]
+        return query.with_for_update(skip_locked=True, of=query.selected_columns[0].table)
 
     def send_notify(self, conn: Connection, channel: str) -> None:
         conn.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})

@@ -54,7 +54,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def JSONDoc() -> Any:  # noqa: N802 - reads like a type
+def JSONDoc() -> Any:
     return JSON().with_variant(JSONB(), "postgresql")
 
 

@@ -20,7 +20,7 @@ class CommerceOps(TxBase):
         """Create or update a product; an update older than what is stored is ignored. True if applied."""
         current = self.get_product(product_id)
         if current is None:
-            row = {"id": product_id, "status": "published", "tags": [], "properties": {}, "title": None,
+            row: dict[str, Any] = {"id": product_id, "status": "published", "tags": [], "properties": {}, "title": None,
                    "created_at": now, "updated_at": now, "source_updated_at": source_at}
             row.update(values)
             self.conn.execute(products.insert().values(**row))

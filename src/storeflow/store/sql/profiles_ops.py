@@ -56,7 +56,7 @@ class ProfilesOps(TxBase):
         return as_dict(row)
 
     def create_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
-        row = {
+        row: dict[str, Any] = {
             "id": profile_id,
             "email": None,
             "phone": None,

@@ -1,0 +1,1 @@
+"""The ``storeflow`` command line (Typer + Rich). Entry point: :func:`storeflow.cli.main.main`."""
