@@ -1,6 +1,6 @@
 """``create_app(sf)``: the HTTP API over a ``Storeflow`` engine. OpenAPI docs at ``/docs``.
 
-Middleware, outermost first: body size cap (413), metrics (every request, by route template),
+Middleware, outermost first: metrics (every request, by route template), body size cap (413),
 guard (API key 401/403 and rate limit 429, before the body is read). Handlers are sync ``def``
 functions (the store is sync SQLAlchemy); FastAPI runs them in its threadpool.
 """
@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from storeflow import __version__
 from storeflow.api import errors, events, flows, health, profiles, runs
 from storeflow.api.auth import KeyAuthenticator
+from storeflow.api.bodylimit import BodyLimitMiddleware
 from storeflow.api.context import STATE_KEY, ApiContext
 from storeflow.api.encoding import ApiJSONResponse
 from storeflow.api.guard import GuardMiddleware
@@ -31,17 +32,19 @@ def create_app(sf: Storeflow, *, timer: Timer = monotonic, key_cache_ttl_s: floa
     a revoked key keeps working in this process.
     """
     app = FastAPI(title="storeflow", version=__version__, default_response_class=ApiJSONResponse,
-                  max_body_size=max_body_bytes,
                   description="Store data in, durable flows out. Authenticate with `Authorization: Bearer "
                               "<key>`; public keys may only send events.")
     api_metrics = ApiMetrics(sf.store)
     setattr(app.state, STATE_KEY, ApiContext(sf, api_metrics))
-    for module in (events, profiles, flows, runs, health):
-        app.include_router(module.router)
-    errors.install(app, max_body_bytes)
+    routers = [module.router for module in (events, profiles, flows, runs, health)]
+    for router in routers:
+        app.include_router(router)
+    known_routes = [r for r in app.router.routes if isinstance(getattr(r, "path", None), str)]
+    known_routes += [r for router in routers for r in router.routes]
+    errors.install(app)
     app.add_middleware(GuardMiddleware,
                        authenticator=KeyAuthenticator(sf.keys.authenticate, ttl=key_cache_ttl_s, now=timer),
                        limiter=TokenBucketLimiter(timer), settings=sf.settings)
-    app.add_middleware(MetricsMiddleware, metrics=api_metrics, routes=app.router.routes,
-                       now=timer)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics, routes=known_routes, now=timer)
     return app

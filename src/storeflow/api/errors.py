@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from storeflow.api.encoding import json_response
@@ -30,7 +28,7 @@ def validation_body(exc: ValidationError, what: str = "the input") -> dict[str, 
     return {"detail": f"{what} is not valid: {first}{more}", "problems": problems_json(exc.problems)}
 
 
-def install(app: FastAPI, max_body_bytes: int) -> None:
+def install(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> Response:
         return json_response({"detail": str(exc)}, 404)
@@ -49,9 +47,3 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
         return json_response({"detail": "the database is unavailable or failed; try again shortly"}, 503,
                              {"Retry-After": "1"})
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 413 and exc.detail == "Content Too Large":  # the body size cap
-            detail = f"request body too large; the limit is {max_body_bytes} bytes"
-            return json_response({"detail": detail}, 413)
-        return await http_exception_handler(request, exc)

@@ -83,7 +83,14 @@ class ApiMetrics:
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
-    """The route's path template (``/v1/runs/{run_id}``), so labels stay few; "unmatched" for 404s."""
+    """The route's path template (``/v1/runs/{run_id}``), so labels stay few; "unmatched" for 404s.
+
+    The router records the route it chose in ``scope["route"]``; requests refused before routing
+    (by the guard or the body cap) are matched against ``routes`` here.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
     partial: str | None = None
     for route in routes:
         match, _ = route.matches(scope)
@@ -100,13 +107,13 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, routes: Sequence[BaseRoute],
                  now: Timer = monotonic) -> None:
+        """``routes``: concrete routes (with a ``path``) to match requests that never reached the router."""
         self.app, self.metrics, self.routes, self.now = app, metrics, routes, now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        template = route_template(self.routes, scope)
         started = self.now()
         status = 500
 
@@ -119,5 +126,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            self.metrics.observe(scope["method"], template, status, self.now() - started)
+            elapsed = self.now() - started
+            self.metrics.observe(scope["method"], route_template(self.routes, scope), status, elapsed)
 

@@ -77,6 +77,8 @@ def _config_message(exc: ConfigError, path: Path) -> str:
         for err in items:
             loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden":
+                msg = "unknown setting"
             parts.append(f"{loc}: {msg}")
         return f"invalid configuration ({path} or STOREFLOW_* variables): " + "; ".join(parts)
     if cause is not None:

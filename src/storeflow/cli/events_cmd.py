@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +25,7 @@ SHOWN_REJECTED = 20
 app = typer.Typer(help="Send events and import event files.", no_args_is_help=True)
 
 
-class ImportFormat(str, Enum):
+class ImportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
 
@@ -198,7 +198,7 @@ def import_events(
 
 def _print_summary(file: Path, summary: ImportSummary) -> None:
     rejected = len(summary.rejected)
-    line(f"{file}: {summary.lines} events read: accepted {summary.accepted}, duplicates {summary.duplicates}, "
+    line(f"{file}: {summary.lines} records: accepted {summary.accepted}, duplicates {summary.duplicates}, "
          f"rejected {rejected}" + (f"; {summary.runs_started} run(s) started" if summary.runs_started else ""))
     if not rejected:
         return

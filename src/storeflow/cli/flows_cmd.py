@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 import yaml
@@ -23,7 +23,7 @@ FLOW_SUFFIXES = (".yaml", ".yml", ".json")
 app = typer.Typer(help="Validate, apply and manage flows.", no_args_is_help=True)
 
 
-class FlowStatusOption(str, Enum):
+class FlowStatusOption(StrEnum):
     live = "live"
     draft = "draft"
     paused = "paused"
@@ -222,9 +222,9 @@ def show(
     typer.echo(text.rstrip("\n"))
 
 
-def _set_status(ctx: typer.Context, flow_id: str, status: str) -> None:
+def _set_status(ctx: typer.Context, flow_id: str, status: Literal["live", "paused"]) -> None:
     with state(ctx).open() as sf:
-        result = sf.flows.set_status(flow_id, status)  # type: ignore[arg-type]
+        result = sf.flows.set_status(flow_id, status)
     line(f"{result.flow_id} is now {result.status} (version {result.version})")
 
 

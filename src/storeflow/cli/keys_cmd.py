@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,7 +13,7 @@ from storeflow.cli.output import fmt_time, line, print_json, print_table
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
-class KeyKindOption(str, Enum):
+class KeyKindOption(StrEnum):
     private = "private"
     public = "public"
 

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -36,18 +35,24 @@ def fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _is_cli_signal(exc: BaseException) -> bool:
+    """Exit, Abort and usage errors, which the command framework reports itself (usage errors with
+    exit code 2). Typer ships its own copy of click since 0.2x; older ones use click: accept both."""
+    if isinstance(exc, typer.Exit | typer.Abort):
+        return True
+    return type(exc).__module__.split(".")[0] in ("click", "typer")
+
+
 class StoreflowGroup(TyperGroup):
     """The root command group; every command runs inside its error handling."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
         except (StoreflowError, OSError) as exc:
             fail(exc)
         except Exception as exc:
-            if _debug():
+            if _is_cli_signal(exc) or _debug():
                 raise
             fail(exc)
 

@@ -85,7 +85,7 @@ def fmt_time(value: Any, tz: tzinfo | None = None) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
         if tz is not None and value.tzinfo is not None:
             value = value.astimezone(tz)

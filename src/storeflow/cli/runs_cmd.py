@@ -58,7 +58,7 @@ def step_detail(step: dict[str, Any], tz: tzinfo) -> str:
     why = detail.pop("why", None)
     if why:
         parts.append(str(why))
-    if "until" in detail and detail["until"]:
+    if detail.get("until"):
         parts.append(f"until {fmt_time(detail.pop('until'), tz)}")
     detail.pop("message_key", None)
     detail.pop("seed", None)

@@ -7,6 +7,7 @@ connections.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -27,7 +28,12 @@ if TYPE_CHECKING:
     from storeflow.app import Storeflow
 
 WORKER_JOIN_TIMEOUT_S = 30.0
-_EXAMPLE_EVENT = '{"type": "checkout_started", "email": "ana@example.com", "properties": {"total": "120000"}}'
+
+
+def example_event(currency: str) -> str:
+    """A first event to send, as JSON for the curl line."""
+    return json.dumps({"type": "checkout_started", "email": "ana@example.com",
+                       "properties": {"cart_id": "cart-1", "total": "120000", "currency": currency}})
 
 
 def register(app: typer.Typer) -> None:
@@ -62,7 +68,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - shown to the user, not bound
+    if host in ("0.0.0.0", "::", ""):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 
@@ -146,10 +152,11 @@ def _run_api(sf: Storeflow, host: str, port: int, *, with_worker: bool) -> None:
 
     bound_port = sock.getsockname()[1]
     base = f"http://{_url_host(host)}:{bound_port}"
-    line(f"storeflow API listening on {base} (docs {base}/docs)" + ("; worker running" if with_worker else "; no worker"))
+    worker_note = "worker running" if with_worker else "no worker"
+    line(f"storeflow API listening on {base} (docs {base}/docs); {worker_note}")
     line("Send a first event with a key from `storeflow init` or `storeflow keys create --kind public`:")
     line(f"  curl -X POST {base}/v1/events -H \"Authorization: Bearer $STOREFLOW_KEY\" "
-         f"-H 'Content-Type: application/json' -d '{_EXAMPLE_EVENT}'")
+         f"-H 'Content-Type: application/json' -d '{example_event(sf.settings.currency)}'")
     line("Press Ctrl+C to stop.")
     try:
         with _signals(on_signal):

@@ -8,7 +8,7 @@ applies effects and the returned state in one transaction; tests can drive it wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from storeflow.flows import (
     step_at,
     step_key,
 )
+from storeflow.flows.timing import wait_until_deadline
 
 MAX_STEPS_PER_ADVANCE = 200
 
@@ -91,8 +92,8 @@ class Outcome:
 
 
 def _kind(step: object) -> str:
-    kinds: dict[type, str] = {ActionStep: "action", WaitStep: "wait", WaitUntilStep: "wait_until", WaitForStep: "wait_for",
-            IfStep: "if", SplitStep: "split", ExitStep: "exit"}
+    kinds: dict[type, str] = {ActionStep: "action", WaitStep: "wait", WaitUntilStep: "wait_until",
+                              WaitForStep: "wait_for", IfStep: "if", SplitStep: "split", ExitStep: "exit"}
     return kinds.get(type(step), type(step).__name__)
 
 
@@ -182,7 +183,8 @@ def _start_wait(out: Outcome, defn: FlowDefinition, step: WaitStep | WaitUntilSt
     if isinstance(step, WaitStep):
         until = now + step.duration
     elif isinstance(step, WaitUntilStep):
-        until = wait_until_time(step, now, _tz_for(step.timezone, record, env.store_tz))
+        profile_tz = ((record.get("profile") or {}) or {}).get("timezone")
+        until = max(now, wait_until_deadline(step, now, profile_tz=profile_tz, store_tz=env.store_tz.key))
     else:
         until = now + step.timeout
         wait["event"] = step.event
@@ -197,37 +199,6 @@ def _start_wait(out: Outcome, defn: FlowDefinition, step: WaitStep | WaitUntilSt
     out.logs.append(StepLog(key, path_text, wait["kind"], "waiting",
                             {"until": until.isoformat(), **({"event": wait["event"]} if "event" in wait else {})}))
     return out
-
-
-def _tz_for(spec: str | None, record: dict[str, Any], store_tz: ZoneInfo) -> ZoneInfo:
-    if spec in (None, "profile"):
-        tz = ((record.get("profile") or {}) or {}).get("timezone")
-        return ZoneInfo(tz) if tz else store_tz
-    if spec == "store":
-        return store_tz
-    return ZoneInfo(spec)
-
-
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def wait_until_time(step: WaitUntilStep, now: datetime, tz: ZoneInfo) -> datetime:
-    """The next moment matching the step, in ``tz``; returned in UTC."""
-    local_now = now.astimezone(tz)
-    if step.at is not None:
-        at = step.at
-        target = datetime.combine(at, time(0)) if not isinstance(at, datetime) else at
-        if target.tzinfo is None:
-            target = target.replace(tzinfo=tz)
-        return max(target.astimezone(now.tzinfo), now)
-    assert step.time is not None
-    days = {_DAYS.index(d) for d in (step.days or _DAYS)}
-    for offset in range(8):
-        day = (local_now + timedelta(days=offset)).date()
-        candidate = datetime.combine(day, step.time, tzinfo=tz)
-        if candidate > local_now and candidate.weekday() in days:
-            return candidate.astimezone(now.tzinfo)
-    raise StoreflowError("wait_until found no matching day")  # pragma: no cover
 
 
 def _finish(out: Outcome, status: str, now: datetime, reason: str | None = None) -> Outcome:

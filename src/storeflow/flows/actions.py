@@ -93,9 +93,7 @@ ProductRef = Annotated[
     FieldPath | str,
     BeforeValidator(_product_ref),
     PlainSerializer(str, when_used="json"),
-    WithJsonSchema(
-        {"type": ["string", "integer"], "description": "a field path (event.product_id) or a product id"}
-    ),
+    WithJsonSchema({"type": ["string", "integer"], "description": "a field path (event.product_id) or a product id"}),
 ]
 
 
@@ -192,9 +190,7 @@ class WebhookParams(ActionParams):
     @classmethod
     def _short_timeout(cls, timeout: timedelta) -> timedelta:
         if timeout > MAX_WEBHOOK_TIMEOUT:
-            raise custom_error(
-                f'"{format_duration(timeout)}" is too long', "webhooks time out after at most 60s"
-            )
+            raise custom_error(f'"{format_duration(timeout)}" is too long', "webhooks time out after at most 60s")
         return timeout
 
     @field_validator("secret")
@@ -254,9 +250,7 @@ def read_action_params(step: Mapping[str, Any], loc: Loc, problems: Problems) ->
     name = step.get("action")
     params = {key: value for key, value in step.items() if key not in STEP_KEYS}
     if not isinstance(name, str) or not name:
-        problems.add(
-            (*loc, "action"), "must be the name of an action", "known actions: " + ", ".join(sorted(_ACTIONS))
-        )
+        problems.add((*loc, "action"), "must be the name of an action", "known actions: " + ", ".join(sorted(_ACTIONS)))
         return None
     model = _ACTIONS.get(name)
     if model is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from storeflow.errors import FlowValidationError
@@ -28,7 +28,7 @@ from storeflow.flows.conditions import (
 from storeflow.flows.durations import read_duration
 from storeflow.flows.paths import FieldPath, read_field_path
 from storeflow.flows.problems import Loc, Problems, check_keys, parse_loc, type_name, want_list, want_mapping
-from storeflow.flows.values import as_datetime, as_decimal, is_number, parse_iso_datetime
+from storeflow.flows.values import as_datetime, as_decimal, is_number, parse_iso_datetime, to_json_value
 from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean, event_type_hint
 
 _OPS_HINT = "operators: " + ", ".join(COMPARISON_OPS)
@@ -75,9 +75,7 @@ def read_condition(data: Any, loc: Loc, problems: Problems, *, in_history: bool 
         return _read_comparison(mapping, loc, problems, in_history)
     ops = [key for key in mapping if key in COMPARISON_OPS]
     if ops:
-        problems.add(
-            loc, f'the comparison with "{ops[0]}" has no "field"', "e.g. {field: profile.country, eq: US}"
-        )
+        problems.add(loc, f'the comparison with "{ops[0]}" has no "field"', "e.g. {field: profile.country, eq: US}")
         return None
     known = ("all", "any", "not", "field", "history")
     for key in mapping:
@@ -98,18 +96,14 @@ def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, in_history: 
     if not items:
         problems.add(loc, f'"{kind}" needs at least one condition')
         return None
-    parsed = [
-        read_condition(item, (*loc, i), problems, in_history=in_history) for i, item in enumerate(items)
-    ]
+    parsed = [read_condition(item, (*loc, i), problems, in_history=in_history) for i, item in enumerate(items)]
     if any(item is None for item in parsed):
         return None
     conditions = tuple(item for item in parsed if item is not None)
     return AllOf(conditions=conditions) if kind == "all" else AnyOf(conditions=conditions)
 
 
-def _read_comparison(
-    data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool
-) -> Comparison | None:
+def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool) -> Comparison | None:
     roots = ("event",) if in_history else FIELD_ROOTS
     path = read_field_path(data["field"], (*loc, "field"), problems, roots)
     ops: list[str] = []
@@ -155,6 +149,11 @@ def _read_operand(op: str, value: Any, loc: Loc, problems: Problems) -> Any:
         hint = "use exists: false to test for a missing value" if op in ("eq", "ne") else None
         problems.add(loc, "must not be null", hint)
         return None
+    try:
+        value = to_json_value(value)
+    except ValueError:
+        problems.add(loc, f"must be text, a number, true/false, a list or a mapping, not {type_name(value)}")
+        return None
     if op in ("in", "not_in"):
         items = want_list(value, loc, problems, "a list of values")
         if items is None:
@@ -193,12 +192,12 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _read_instant(value: Any, loc: Loc, problems: Problems) -> datetime | None:
+    if isinstance(value, date):  # from a YAML loader that makes dates
+        return as_datetime(value)
     parsed = parse_iso_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         shown = f'"{value}"' if isinstance(value, str) else type_name(value)
-        problems.add(
-            loc, f"{shown} is not a date-time", "use ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:00:00Z"
-        )
+        problems.add(loc, f"{shown} is not a date-time", "use ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
         return None
     return as_datetime(parsed)
 
@@ -239,9 +238,7 @@ def _read_history(data: Mapping[str, Any], loc: Loc, problems: Problems) -> Hist
         problems.add(loc, "the history condition has no aggregate", "add one of: " + ", ".join(AGGREGATES))
         return None
     if len(aggregates) > 1:
-        problems.add(
-            loc, f"the history condition has {len(aggregates)} aggregates ({', '.join(aggregates)}); use one"
-        )
+        problems.add(loc, f"the history condition has {len(aggregates)} aggregates ({', '.join(aggregates)}); use one")
         return None
     aggregate = _read_aggregate(aggregates[0], data[aggregates[0]], (*loc, aggregates[0]), problems)
     if not ok or event is None or window is None or aggregate is None:
@@ -260,13 +257,11 @@ def _read_window(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> Histo
         since = spec["since"]
         if since in ("flow_start", "trigger"):
             return HistoryWindow(since=since)
-        if isinstance(since, str) and parse_iso_datetime(since) is not None:
+        if isinstance(since, date) or (isinstance(since, str) and parse_iso_datetime(since) is not None):
             return HistoryWindow(since=_read_instant(since, (*loc, "since"), problems))
         problems.add(
             (*loc, "since"),
-            f'"{since}" is not a start'
-            if isinstance(since, str)
-            else f"must be text, not {type_name(since)}",
+            f'"{since}" is not a start' if isinstance(since, str) else f"must be text, not {type_name(since)}",
             "use flow_start, trigger or an ISO date-time such as 2026-01-01T00:00:00Z",
         )
         return None

@@ -101,9 +101,7 @@ class LastSeenAggregate(_Node):
     period: timedelta
 
 
-Aggregate = Annotated[
-    CountAggregate | ExistsAggregate | SumAggregate | LastSeenAggregate, Field(discriminator="kind")
-]
+Aggregate = Annotated[CountAggregate | ExistsAggregate | SumAggregate | LastSeenAggregate, Field(discriminator="kind")]
 
 
 class History(_Node):
@@ -139,8 +137,8 @@ def condition_to_document(condition: Condition) -> dict[str, Any]:
 
 
 def _operand_to_document(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, tuple | list):
+        return [_operand_to_document(item) for item in value]
     if isinstance(value, timedelta):
         return format_duration(value)
     if isinstance(value, datetime):

@@ -54,7 +54,7 @@ def _locate(defn: FlowDefinition, path: StepPath) -> tuple[tuple[Step, ...], int
     rest = path[1:]
     while True:
         index = rest[0]
-        if not isinstance(index, int) or not 0 <= index < len(steps):
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(steps):
             raise KeyError(f"no step at {format_path(path)}")
         if len(rest) == 1:
             return steps, index

@@ -42,15 +42,11 @@ def parse_duration(value: object, *, signed: bool = False) -> timedelta:
     """Parse ``"1h30m"`` into a timedelta. Raises DurationError (a ValueError)."""
     if isinstance(value, timedelta):
         if value < timedelta(0) and not signed:
-            raise DurationError(
-                f'"{format_duration(value)}" is not allowed', "durations cannot be negative here"
-            )
+            raise DurationError(f'"{format_duration(value)}" is not allowed', "durations cannot be negative here")
         return value
     if not isinstance(value, str):
         shown = "true/false" if isinstance(value, bool) else repr(value)
-        raise DurationError(
-            f"{shown} is not a duration", "write durations as text with a unit: 1h, 30m or 2d"
-        )
+        raise DurationError(f"{shown} is not a duration", "write durations as text with a unit: 1h, 30m or 2d")
     match = _DURATION.fullmatch(value)
     if match is None or not any(match.groups()[1:]):
         raise DurationError(f'"{value}" is not a duration')
@@ -60,9 +56,7 @@ def parse_duration(value: object, *, signed: bool = False) -> timedelta:
     try:
         result = timedelta(seconds=seconds)
     except OverflowError:
-        raise DurationError(
-            f'"{value}" is too long', "durations must be shorter than a few thousand years"
-        ) from None
+        raise DurationError(f'"{value}" is too long', "durations must be shorter than a few thousand years") from None
     return -result if match.group(1) else result
 
 

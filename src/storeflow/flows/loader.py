@@ -78,9 +78,7 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: Problems)
             child = (*loc, key)
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.add(
-                    child, f'duplicate key "{key}"', "only the last value would be used; keep one", line=line
-                )
+                problems.add(child, f'duplicate key "{key}"', "only the last value would be used; keep one", line=line)
             seen.add(key)
             lines.setdefault(child, line)
             _index(value_node, child, lines, problems)

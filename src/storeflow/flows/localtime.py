@@ -46,9 +46,7 @@ def read_timezone(value: Any, loc: Loc, problems: Problems, *, keywords: tuple[s
         return value
     by_lower = {name.lower(): name for name in _zone_names()}
     close = by_lower.get(value.lower())
-    hint = (
-        f'did you mean "{close}"?' if close else did_you_mean(value, [*keywords, *_zone_names()], cutoff=0.7)
-    )
+    hint = f'did you mean "{close}"?' if close else did_you_mean(value, [*keywords, *_zone_names()], cutoff=0.7)
     if hint is None:
         hint = "use an IANA name such as Europe/Berlin" + (" or " + " or ".join(keywords) if keywords else "")
     problems.add(loc, f'unknown time zone "{value}"', hint)
@@ -81,11 +79,13 @@ def format_time_of_day(value: dt.time) -> str:
 
 def read_local_datetime(value: Any, loc: Loc, problems: Problems) -> dt.datetime | None:
     """``"2026-12-24T09:00"`` (local, naive), ``"2026-12-24"`` (midnight) or with an offset (aware)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(microsecond=0)
+    if isinstance(value, dt.date):  # from a YAML loader that makes dates
+        return dt.datetime(value.year, value.month, value.day)
     parsed = parse_iso_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         shown = f'"{value}"' if isinstance(value, str) else type_name(value)
-        problems.add(
-            loc, f"{shown} is not a date-time", 'use ISO 8601, e.g. "2026-12-24T09:00" or "2026-12-24"'
-        )
+        problems.add(loc, f"{shown} is not a date-time", 'use ISO 8601, e.g. "2026-12-24T09:00" or "2026-12-24"')
         return None
     return parsed.replace(microsecond=0)

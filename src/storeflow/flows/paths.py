@@ -66,9 +66,7 @@ def parse_field_path(text: object) -> FieldPath:
     return FieldPath(root=root, segments=tuple(segments))
 
 
-def read_field_path(
-    value: Any, loc: Loc, problems: Problems, roots: Sequence[str] = FIELD_ROOTS
-) -> FieldPath | None:
+def read_field_path(value: Any, loc: Loc, problems: Problems, roots: Sequence[str] = FIELD_ROOTS) -> FieldPath | None:
     """A field path from a document, or None after adding the problem. ``roots`` limits the roots."""
     try:
         path = parse_field_path(value)

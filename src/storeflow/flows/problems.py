@@ -138,9 +138,7 @@ def check_keys(
     return ok
 
 
-def want_mapping(
-    value: Any, loc: Loc, problems: Problems, what: str = "a mapping"
-) -> Mapping[str, Any] | None:
+def want_mapping(value: Any, loc: Loc, problems: Problems, what: str = "a mapping") -> Mapping[str, Any] | None:
     if isinstance(value, Mapping):
         return value
     problems.add(loc, f"must be {what}, not {type_name(value)}")

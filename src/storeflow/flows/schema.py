@@ -25,9 +25,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/$defs/{name}"}
 
 
-def _object(
-    properties: dict[str, Any], required: list[str] | tuple[str, ...] = (), **extra: Any
-) -> dict[str, Any]:
+def _object(properties: dict[str, Any], required: list[str] | tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = list(required)
@@ -59,9 +57,7 @@ def _condition_defs() -> dict[str, Any]:
             "after": _ref("instant"),
         }
     )
-    comparison = _object(
-        {"field": _ref("fieldPath"), **operands}, ["field"], minProperties=2, maxProperties=2
-    )
+    comparison = _object({"field": _ref("fieldPath"), **operands}, ["field"], minProperties=2, maxProperties=2)
     number = {"type": ["number", "string"]}
     history_spec = _object(
         {
@@ -103,9 +99,7 @@ def _trigger_def() -> dict[str, Any]:
                 {"event": _ref("eventType"), "filter": _ref("condition"), "max_age": _ref("duration")},
                 ["event"],
             ),
-            _object(
-                {"schedule": {"type": "string", "minLength": 1}, "timezone": {"type": "string"}}, ["schedule"]
-            ),
+            _object({"schedule": {"type": "string", "minLength": 1}, "timezone": {"type": "string"}}, ["schedule"]),
             _object(
                 {
                     "date": {"type": "string", "pattern": r"^profile(\.[^\s.\[\]]+)+$"},
@@ -156,9 +150,7 @@ def _step_defs(defs: dict[str, Any]) -> dict[str, Any]:
         ),
         _object({**common, "if": _ref("condition"), "then": branch, "else": branch}, ["if", "then"]),
         _object({**common, "split": {"type": "array", "minItems": 2, "items": variant}}, ["split"]),
-        _object(
-            {**common, "exit": {"anyOf": [{"type": "string", "minLength": 1}, {"const": True}]}}, ["exit"]
-        ),
+        _object({**common, "exit": {"anyOf": [{"type": "string", "minLength": 1}, {"const": True}]}}, ["exit"]),
         _action_step(common, defs),
     ]
     return {
@@ -185,9 +177,7 @@ def _action_step(common: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]
                 prop.pop("title", None)
         properties.update({**common, "action": {"const": name}})
         params["additionalProperties"] = False
-        rules.append(
-            {"if": {"properties": {"action": {"const": name}}, "required": ["action"]}, "then": params}
-        )
+        rules.append({"if": {"properties": {"action": {"const": name}}, "required": ["action"]}, "then": params})
     return {
         "type": "object",
         "required": ["action"],

@@ -217,10 +217,7 @@ class StepReader:
         ok = check_keys(body, loc, self.problems, ("time", "days", "at", "timezone"))
         zone = "profile"
         if "timezone" in body:
-            zone = (
-                read_timezone(body["timezone"], (*loc, "timezone"), self.problems, keywords=TIMEZONE_KEYWORDS)
-                or ""
-            )
+            zone = read_timezone(body["timezone"], (*loc, "timezone"), self.problems, keywords=TIMEZONE_KEYWORDS) or ""
         if ("time" in body) == ("at" in body):
             self.problems.add(
                 loc,
@@ -255,9 +252,7 @@ class StepReader:
                 hint = f'did you mean "{day}"?' if day in WEEKDAYS else "days: " + ", ".join(WEEKDAYS)
                 self.problems.add(
                     (*loc, i),
-                    f'"{item}" is not a day'
-                    if isinstance(item, str)
-                    else f"must be a day, not {type_name(item)}",
+                    f'"{item}" is not a day' if isinstance(item, str) else f"must be a day, not {type_name(item)}",
                     hint,
                 )
                 ok = False
@@ -279,17 +274,13 @@ class StepReader:
             return None
         ok = check_keys(body, wloc, self.problems, ("event", "timeout", "where"), ("event", "timeout"))
         event = read_event_type(body["event"], (*wloc, "event"), self.problems) if "event" in body else None
-        timeout = (
-            read_duration(body["timeout"], (*wloc, "timeout"), self.problems) if "timeout" in body else None
-        )
+        timeout = read_duration(body["timeout"], (*wloc, "timeout"), self.problems) if "timeout" in body else None
         where = read_condition(body["where"], (*wloc, "where"), self.problems) if "where" in body else None
         if not ok or event is None or timeout is None or on_event is None or on_timeout is None:
             return None
         if "where" in body and where is None:
             return None
-        return WaitForStep(
-            event=event, timeout=timeout, where=where, on_event=on_event, on_timeout=on_timeout
-        )
+        return WaitForStep(event=event, timeout=timeout, where=where, on_event=on_event, on_timeout=on_timeout)
 
     def _if(self, spec: Mapping[str, Any], loc: Loc) -> IfStep | None:
         condition = read_condition(spec["if"], (*loc, "if"), self.problems)
@@ -330,9 +321,7 @@ class StepReader:
             names.add(name)
         weight = spec.get("weight")
         if "weight" in spec and not (isinstance(weight, int) and not isinstance(weight, bool) and weight > 0):
-            self.problems.add(
-                (*loc, "weight"), f"must be a whole number above 0, not {type_name(weight)}", "e.g. 50"
-            )
+            self.problems.add((*loc, "weight"), f"must be a whole number above 0, not {type_name(weight)}", "e.g. 50")
             weight = None
         steps = self.steps(spec.get("steps"), (*loc, "steps"))
         if not ok or name is None or weight is None or steps is None:

@@ -40,9 +40,7 @@ def local_to_utc(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, time, tzinfo=zone).astimezone(_UTC)
 
 
-def wait_until_deadline(
-    step: WaitUntilStep, now: dt.datetime, *, profile_tz: str | None, store_tz: str
-) -> dt.datetime:
+def wait_until_deadline(step: WaitUntilStep, now: dt.datetime, *, profile_tz: str | None, store_tz: str) -> dt.datetime:
     """When a run that reaches ``step`` at ``now`` goes on: the next ``time`` of day (at or after
     ``now``) on an allowed day, or the ``at`` date-time (possibly already past: go on at once)."""
     now = utc(now)

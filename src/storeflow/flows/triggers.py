@@ -24,9 +24,7 @@ from storeflow.flows.vocabulary import did_you_mean
 
 DEFAULT_MAX_AGE: Final = dt.timedelta(days=1)
 DEFAULT_AT: Final = dt.time(9, 0)
-CRON_ALIASES: Final = frozenset(
-    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-)
+CRON_ALIASES: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 _CRON_HINT = 'use 5 fields: minute hour day-of-month month day-of-week, e.g. "0 9 * * *"'
 _FORMS: Final = {
     "event": ("event", "filter", "max_age"),
@@ -98,9 +96,7 @@ def read_trigger(data: Any, loc: Loc, problems: Problems) -> Trigger | None:
 def _read_event_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> EventTrigger | None:
     event = read_event_type(spec["event"], (*loc, "event"), problems)
     condition = read_condition(spec["filter"], (*loc, "filter"), problems) if "filter" in spec else None
-    max_age = (
-        read_duration(spec["max_age"], (*loc, "max_age"), problems) if "max_age" in spec else DEFAULT_MAX_AGE
-    )
+    max_age = read_duration(spec["max_age"], (*loc, "max_age"), problems) if "max_age" in spec else DEFAULT_MAX_AGE
     if event is None or max_age is None or ("filter" in spec and condition is None):
         return None
     return EventTrigger(event=event, filter=condition, max_age=max_age)
@@ -112,9 +108,7 @@ def read_cron(value: Any, loc: Loc, problems: Problems) -> str | None:
         problems.add(loc, f"must be a cron schedule, not {type_name(value)}", _CRON_HINT)
         return None
     expr = " ".join(value.split())
-    valid = (
-        expr in CRON_ALIASES if expr.startswith("@") else len(expr.split()) == 5 and croniter.is_valid(expr)
-    )
+    valid = expr in CRON_ALIASES if expr.startswith("@") else len(expr.split()) == 5 and croniter.is_valid(expr)
     if not valid:
         problems.add(loc, f'"{value}" is not a cron schedule', _CRON_HINT)
         return None
@@ -135,9 +129,7 @@ def _read_date_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems) ->
     if "offset" in spec:
         offset = read_duration(spec["offset"], (*loc, "offset"), problems, signed=True, allow_zero=True)
         if offset is not None and offset % dt.timedelta(days=1):
-            problems.add(
-                (*loc, "offset"), f'"{spec["offset"]}" is not a whole number of days', "e.g. -3d or 1w"
-            )
+            problems.add((*loc, "offset"), f'"{spec["offset"]}" is not a whole number of days', "e.g. -3d or 1w")
             offset = None
     at = read_time_of_day(spec["at"], (*loc, "at"), problems) if "at" in spec else DEFAULT_AT
     repeat = spec.get("repeat", "yearly")

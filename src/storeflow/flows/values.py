@@ -69,6 +69,26 @@ def parse_iso_datetime(text: str) -> datetime | None:
         return None
 
 
+def to_json_value(value: Any) -> Any:
+    """``value`` as plain JSON data: dates and date-times become ISO text, tuples lists; Decimal is
+    kept (exact). Raises ValueError for anything else (sets, bytes, NaN, objects)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float | Decimal):
+        if as_decimal(value) is None:
+            raise ValueError("not a finite number")
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("mapping keys must be text")
+        return {key: to_json_value(item) for key, item in value.items()}
+    raise ValueError(f"not a JSON value: {type(value).__name__}")
+
+
 def decimal_to_json(value: Decimal) -> int | float:
     """A Decimal as the JSON number a user would write: whole numbers as int, others as float."""
     if value == value.to_integral_value():

@@ -12,27 +12,13 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from api_harness import Api, ApiFactory, factory
 from sqlalchemy import create_engine, text
-
-from storeflow.api import create_app
-from storeflow.app import Storeflow
-from storeflow.clock import VirtualClock
-from storeflow.settings import Settings
-
-with warnings.catch_warnings():
-    # Starlette >= 1.x warns at import when it falls back to httpx (it wants httpx2); the project
-    # does not depend on httpx2 yet. Scoped to this one import so no other warning is hidden.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 PG_URL = os.environ.get("STOREFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, str | None] = {}
@@ -75,61 +61,6 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-class FakeTimer:
-    """Stands in for time.monotonic in the API (rate limits, key cache, latency)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@dataclass
-class Api:
-    sf: Storeflow
-    client: TestClient
-    timer: FakeTimer
-    private_key: str
-    public_key: str
-    private_key_id: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.private_key}"}
-
-    @property
-    def public_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.public_key}"}
-
-    def upload_flow(self, document: str, **params: str) -> Any:
-        return self.client.post("/v1/flows", content=document, params=params,
-                                headers={**self.auth, "Content-Type": "application/yaml"})
-
-
-ApiFactory = Callable[..., Api]
-
-
-def _factory(url: str, stack: ExitStack) -> ApiFactory:
-    def make(*, max_body_bytes: int | None = None, key_cache_ttl_s: float = 5.0, **settings: Any) -> Api:
-        sf = Storeflow(Settings(database_url=url, **settings),
-                       clock=VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
-        timer = FakeTimer()
-        options: dict[str, Any] = {"timer": timer, "key_cache_ttl_s": key_cache_ttl_s}
-        if max_body_bytes is not None:
-            options["max_body_bytes"] = max_body_bytes
-        stack.callback(sf.close)
-        client = stack.enter_context(TestClient(create_app(sf, **options)))
-        private_id, private = sf.keys.create("private", "tests")
-        _, public = sf.keys.create("public", "storefront")
-        return Api(sf, client, timer, private, public, private_id)
-
-    return make
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -142,14 +73,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_api(database_url: str) -> Iterator[ApiFactory]:
     """Build an API (with custom settings) on SQLite and PostgreSQL."""
     with ExitStack() as stack:
-        yield _factory(database_url, stack)
+        yield factory(database_url, stack)
 
 
 @pytest.fixture
 def make_sqlite_api(tmp_path: Path) -> Iterator[ApiFactory]:
     """Build an API (with custom settings) on SQLite only."""
     with ExitStack() as stack:
-        yield _factory(f"sqlite:///{tmp_path}/t.db", stack)
+        yield factory(f"sqlite:///{tmp_path}/t.db", stack)
 
 
 @pytest.fixture
@@ -162,19 +93,3 @@ def sqlite_api(make_sqlite_api: ApiFactory) -> Api:
     return make_sqlite_api()
 
 
-CART_FLOW = """\
-id: cart-tag
-name: Tag carts
-status: live
-trigger:
-  event: checkout_started
-steps:
-  - id: tag-cart
-    action: tag
-    tags: [cart]
-"""
-
-
-def checkout(event_id: str = "e1", email: str = "ana@example.com", **extra: Any) -> dict[str, Any]:
-    return {"type": "checkout_started", "id": event_id, "email": email,
-            "properties": {"cart_id": f"cart-{event_id}", "total": "49.90", "currency": "USD"}, **extra}

@@ -121,8 +121,7 @@ def test_set_property() -> None:
         ("steps[0].increment", "must be a number", "e.g. 1 or 12.50")
     ]
     assert (
-        problems({"action": "set_property", "property": "p", "increment": None})[0][1]
-        == "increment must be a number"
+        problems({"action": "set_property", "property": "p", "increment": None})[0][1] == "increment must be a number"
     )
     assert problems({"action": "set_property", "property": "p", "value": 1, "target": "order"})[0][:2] == (
         "steps[0].target",
@@ -155,10 +154,7 @@ def test_product_references() -> None:
     assert ProductParams.model_validate({"product": "event.product_id"}).product == FieldPath(
         root="event", segments=("product_id",)
     )
-    assert (
-        ProductParams.model_validate({"product": "gid://shopify/Product/1"}).product
-        == "gid://shopify/Product/1"
-    )
+    assert ProductParams.model_validate({"product": "gid://shopify/Product/1"}).product == "gid://shopify/Product/1"
     assert ProductParams.model_validate({"product": 42}).product == "42"
     assert params_to_document(ProductParams.model_validate({"product": "order.line_items.0.product_id"})) == {
         "product": "order.line_items.0.product_id"
@@ -187,6 +183,4 @@ def test_webhook_params() -> None:
     assert problems({"action": "webhook", "url": "https://x.y", "headers": {"X": "a\r\nB: c"}})[0][1] == (
         'the value of header "X" contains a line break'
     )
-    assert (
-        problems({"action": "webhook", "url": "https://x.y", "timeout": 10})[0][1] == "10 is not a duration"
-    )
+    assert problems({"action": "webhook", "url": "https://x.y", "timeout": 10})[0][1] == "10 is not a duration"

@@ -35,9 +35,7 @@ def problems_of(data: Any, path: str = "") -> list[tuple[str, str, str | None]]:
 
 def test_comparison_node_is_explicit() -> None:
     cond = parse_condition({"field": "order.line_items.0.sku", "eq": "ABC"})
-    assert cond == Comparison(
-        path=FieldPath(root="order", segments=("line_items", "0", "sku")), op="eq", value="ABC"
-    )
+    assert cond == Comparison(path=FieldPath(root="order", segments=("line_items", "0", "sku")), op="eq", value="ABC")
 
 
 @pytest.mark.parametrize(
@@ -202,9 +200,7 @@ def test_history_problems_all_at_once() -> None:
                 "event": "order_placd",
                 "within": "30d",
                 "since": "flow_start",
-                "where": {
-                    "any": [{"field": "profile.x", "eq": 1}, {"history": {"event": "x"}, "exists": True}]
-                },
+                "where": {"any": [{"field": "profile.x", "eq": 1}, {"history": {"event": "x"}, "exists": True}]},
                 "colour": "red",
             },
             "count": {"gte": -1},
@@ -221,9 +217,7 @@ def test_history_problems_all_at_once() -> None:
 
 
 def test_history_aggregates_zero_or_two() -> None:
-    assert (
-        problems_of({"history": {"event": "order_placed"}})[0][1] == "the history condition has no aggregate"
-    )
+    assert problems_of({"history": {"event": "order_placed"}})[0][1] == "the history condition has no aggregate"
     assert (
         problems_of({"history": {"event": "order_placed"}, "exists": True, "count": {"gt": 1}})[0][1]
         == "the history condition has 2 aggregates (exists, count); use one"
@@ -234,9 +228,7 @@ def test_history_aggregates_zero_or_two() -> None:
     assert problems_of({"history": {"event": "order_placed"}, "last_seen": {}})[0][1] == (
         "last_seen needs exactly one of within, older_than"
     )
-    assert problems_of({"history": {"event": "order_placed", "since": "yesterday"}, "exists": True})[0][
-        :2
-    ] == (
+    assert problems_of({"history": {"event": "order_placed", "since": "yesterday"}, "exists": True})[0][:2] == (
         "history.since",
         '"yesterday" is not a start',
     )

@@ -59,13 +59,9 @@ def test_triggers() -> None:
     assert event.trigger.max_age == dt.timedelta(hours=2)
     assert event.trigger.filter is not None
 
-    schedule = parse_flow(
-        flow([{"exit": True}], {"schedule": "0  9 * * 1-5", "timezone": "America/Sao_Paulo"})
-    )
+    schedule = parse_flow(flow([{"exit": True}], {"schedule": "0  9 * * 1-5", "timezone": "America/Sao_Paulo"}))
     assert schedule.trigger == ScheduleTrigger(schedule="0 9 * * 1-5", timezone="America/Sao_Paulo")
-    assert parse_flow(flow([{"exit": True}], {"schedule": "@daily"})).trigger == ScheduleTrigger(
-        schedule="@daily"
-    )
+    assert parse_flow(flow([{"exit": True}], {"schedule": "@daily"})).trigger == ScheduleTrigger(schedule="@daily")
 
     date = parse_flow(
         flow(
@@ -123,9 +119,7 @@ def test_every_step_form() -> None:
     ]
     defn = parse_flow(flow(steps))
     s = defn.steps
-    assert s[0] == ActionStep(
-        id="t", name="Tag", action="tag", params=TagParams(target="order", tags=("a", "b"))
-    )
+    assert s[0] == ActionStep(id="t", name="Tag", action="tag", params=TagParams(target="order", tags=("a", "b")))
     assert isinstance(s[1], ActionStep)
     assert s[1].params == TagParams(tags=("b",))
     assert isinstance(s[2], ActionStep)
@@ -375,3 +369,37 @@ def test_description_and_status_are_kept() -> None:
     defn = parse_flow(flow([{"wait": "1h"}], description="Hi", status="paused"))
     assert (defn.description, defn.status) == ("Hi", "paused")
     assert defn.to_document()["description"] == "Hi"
+
+
+def test_dates_from_other_yaml_loaders_are_normalized() -> None:
+    data = {
+        "id": "x",
+        "name": "X",
+        "trigger": {
+            "event": "order_placed",
+            "filter": {
+                "all": [
+                    {"field": "profile.since", "eq": dt.date(2026, 1, 1)},
+                    {"history": {"event": "order_placed", "since": dt.date(2026, 1, 1)}, "exists": True},
+                ]
+            },
+        },
+        "steps": [
+            {"wait_until": {"at": dt.date(2026, 12, 24)}},
+            {"if": {"field": "profile.x", "before": dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC)}, "then": []},
+        ],
+    }
+    defn = parse_flow(data)
+    doc = defn.to_document()
+    json.dumps(doc)
+    assert doc["trigger"]["filter"]["all"][0] == {"field": "profile.since", "eq": "2026-01-01"}
+    assert doc["steps"][0]["wait_until"]["at"] == "2026-12-24T00:00:00"
+    assert parse_flow(doc).digest == defn.digest
+
+
+def test_non_json_values_are_problems() -> None:
+    with pytest.raises(FlowValidationError) as info:
+        parse_flow(flow([{"if": {"field": "profile.x", "eq": {1, 2}}, "then": []}]))
+    assert [(p.path, p.message) for p in info.value.problems] == [
+        ("steps[0].if.eq", "must be text, a number, true/false, a list or a mapping, not set")
+    ]

@@ -25,9 +25,7 @@ def test_good_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["1 hr", "", "h", "1.5h", "30", "1m1h", "1h 30m", "1H", " 1h", "1d1d", "P1D"]
-)
+@pytest.mark.parametrize("text", ["1 hr", "", "h", "1.5h", "30", "1m1h", "1h 30m", "1H", " 1h", "1d1d", "P1D"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(DurationError) as info:
         parse_duration(text)

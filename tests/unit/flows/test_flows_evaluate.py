@@ -232,9 +232,7 @@ def hist(condition: Any, **ctx: Any) -> bool:
 def test_history_count_with_where_and_within() -> None:
     opened = {"event": "message_opened", "within": "30d"}
     assert hist({"history": opened, "count": {"eq": 3}})
-    assert hist(
-        {"history": {**opened, "where": {"field": "event.campaign", "eq": "summer"}}, "count": {"eq": 2}}
-    )
+    assert hist({"history": {**opened, "where": {"field": "event.campaign", "eq": "summer"}}, "count": {"eq": 2}})
     assert hist({"history": {**opened, "within": "7d"}, "count": {"gte": 2}})
     assert not hist({"history": {**opened, "within": "3d"}, "count": {"gte": 2}})
     assert hist(
@@ -262,9 +260,7 @@ def test_history_exists_since_flow_start_and_trigger() -> None:
 
 def test_history_sum() -> None:
     year = {"event": "order_placed", "within": "365d"}
-    assert hist(
-        {"history": year, "sum": {"of": "total", "eq": 550}}
-    )  # text amounts count, non-numbers do not
+    assert hist({"history": year, "sum": {"of": "total", "eq": 550}})  # text amounts count, non-numbers do not
     assert hist({"history": year, "sum": {"of": "event.properties.total", "gte": "549.99"}})
     assert not hist({"history": year, "sum": {"of": "total", "gte": 551}})
     assert hist({"history": {"event": "order_placed"}, "sum": {"of": "total", "eq": 1450}})  # all time

@@ -96,9 +96,7 @@ def test_all_problems_at_once_with_lines() -> None:
         ),
     ]
     text = str(err)
-    assert (
-        'flows/cart.yaml:14: steps[2].wait: "1 hr" is not a duration; use 1h, 30m or 2d' in text.splitlines()
-    )
+    assert 'flows/cart.yaml:14: steps[2].wait: "1 hr" is not a duration; use 1h, 30m or 2d' in text.splitlines()
     assert "https://errors.pydantic.dev" not in text
     assert "pydantic" not in text.lower()
 

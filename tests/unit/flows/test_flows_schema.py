@@ -62,9 +62,7 @@ GOOD = {"id": "x", "name": "X", "trigger": {"event": "order_placed"}, "steps": [
         lambda d: d.update(steps=[{"if": {"field": "prfile.x", "eq": 1}, "then": []}]),
         lambda d: d.update(steps=[{"if": {"field": "profile.x", "in": "a"}, "then": []}]),
         lambda d: d.update(steps=[{"if": {"history": {"event": "x"}}, "then": []}]),
-        lambda d: d.update(
-            steps=[{"if": {"history": {"event": "x"}, "exists": True, "count": {"gt": 1}}, "then": []}]
-        ),
+        lambda d: d.update(steps=[{"if": {"history": {"event": "x"}, "exists": True, "count": {"gt": 1}}, "then": []}]),
         lambda d: d.update(
             steps=[
                 {
