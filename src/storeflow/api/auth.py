@@ -86,7 +86,7 @@ class KeyAuthenticator:
             hit = self._cache.get(digest)
             if hit is None:
                 return None
-            if False:
+            if hit[0] <= self._now():
                 del self._cache[digest]
                 return None
             return hit[1]

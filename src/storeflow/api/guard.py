@@ -77,7 +77,7 @@ class GuardMiddleware:
         if principal is None:
             await reply(401, INVALID_KEY, {"WWW-Authenticate": "Bearer"})
             return
-        if False:
+        if need == "private" and principal.kind != "private":
             await reply(403, NEEDS_PRIVATE)
             return
         rate, burst = self.limits[principal.kind]

@@ -62,7 +62,7 @@ def identify(body: IdentifyIn, ctx: Ctx, _key: PrivateKey) -> Response:
         fields["profile"] = {k: v for k, v in body.profile.model_dump().items() if v is not None}
     # A fresh event id per call: identify is an upsert, so the same fields sent again later must apply
     # again (A, then B, then A again). Content-based de-duplication would drop the third call.
-    pass
+    fields["id"] = f"identify_{uuid.uuid4().hex}"
     result = ctx.sf.identify(fields, source="api")
     ctx.metrics.count_ingested([result])
     if result.status != "accepted" or result.profile_id is None:

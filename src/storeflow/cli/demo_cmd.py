@@ -13,15 +13,14 @@ import secrets
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from storeflow.app import Storeflow
-from storeflow.clock import VirtualClock
-from storeflow.settings import Settings
+if TYPE_CHECKING:  # imported when the command runs: keeps `storeflow --help` and `flows validate` fast
+    from storeflow.app import Storeflow
 
 console = Console()
 
@@ -55,6 +54,10 @@ def demo(
     port: Annotated[int, typer.Option(help="API port.")] = 8787,
 ) -> None:
     """Set up a demo store on SQLite, show the sample flows acting, then serve the API."""
+    from storeflow.app import Storeflow
+    from storeflow.clock import VirtualClock
+    from storeflow.settings import Settings
+
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "storeflow.db"
     for suffix in ("", "-wal", "-shm"):

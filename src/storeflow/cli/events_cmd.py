@@ -100,7 +100,10 @@ def send(
             out["processed"] = {"runs": stats.runs, "steps": stats.steps, "messages": stats.messages}
         print_json(out)
         return
-    line(f"{result.status}: event {result.event_id or '-'}, profile {result.profile_id or '-'}")
+    if result.status == "duplicate":
+        line("duplicate: this event was already received; nothing changed")
+    else:
+        line(f"{result.status}: event {result.event_id or '-'}, profile {result.profile_id or '-'}")
     if result.runs_started:
         line(f"runs started: {', '.join(result.runs_started)}")
     if stats is not None:

@@ -139,8 +139,8 @@ def validate(
     else:
         _report_problems(checked, ok_lines=True)
     if bad:
-        noun = "file is" if bad == 1 else "files are"
-        raise CliError(f"{bad} of {len(checked)} flow {noun} invalid ({_problem_count(checked)} problems)")
+        verb = "is" if bad == 1 else "are"
+        raise CliError(f"{bad} of {len(checked)} flow files {verb} invalid ({_problem_count(checked)} problems)")
 
 
 @app.command("apply")

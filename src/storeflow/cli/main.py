@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from storeflow.cli import events_cmd, flows_cmd, init_cmd, keys_cmd, runs_cmd, serve_cmd
+from storeflow.cli import demo_cmd, events_cmd, flows_cmd, init_cmd, keys_cmd, runs_cmd, serve_cmd
 from storeflow.cli.context import CliState
 from storeflow.cli.output import error_line
 from storeflow.errors import StoreflowError
@@ -87,6 +87,7 @@ def _global_options(
 
 init_cmd.register(app)
 serve_cmd.register(app)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(flows_cmd.app, name="flows")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(runs_cmd.app, name="runs")

@@ -8,7 +8,6 @@ so output piped to a file or to ``grep`` keeps one record per line.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -121,7 +120,3 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 def summarize_counts(counts: Mapping[str, int]) -> str:
     """``{"completed": 3, "waiting": 1}`` -> ``completed 3, waiting 1``; ``-`` when empty."""
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -19,7 +19,6 @@ from storeflow.engine.effects import Effect, apply_effects
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.records import RecordLoader, StoreHistory
 from storeflow.engine.runner import Outcome, RunState, StepLog, advance
-from storeflow.flows import HistoryPort
 from storeflow.errors import (
     ConditionError,
     PermanentActionError,
@@ -27,6 +26,7 @@ from storeflow.errors import (
     TransientActionError,
     ValidationError,
 )
+from storeflow.flows import HistoryPort
 from storeflow.store.base import Store, StoreTx
 
 log = logging.getLogger("storeflow.worker")

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_testing import Invoke, assert_one_error_line, check
@@ -15,11 +16,11 @@ from storeflow.settings import Settings
 
 Write = Callable[[str, str], Path]
 
-ORDER = {"type": "order_placed", "id": "o-1", "email": "ana@example.com",
+ORDER: dict[str, Any] = {"type": "order_placed", "id": "o-1", "email": "ana@example.com",
          "properties": {"order_id": "1001", "total": "120000", "currency": "IDR"}}
-CHECKOUT = {"type": "checkout_started", "email": "cy@example.com",
+CHECKOUT: dict[str, Any] = {"type": "checkout_started", "email": "cy@example.com",
             "properties": {"cart_id": "cart-7", "total": 5, "currency": "IDR"}}
-BAD_TOTAL = {**ORDER, "id": "o-2", "properties": {**ORDER["properties"], "total": "abc"}}
+BAD_TOTAL: dict[str, Any] = {**ORDER, "id": "o-2", "properties": {**ORDER["properties"], "total": "abc"}}
 
 JSONL = "\n".join([
     json.dumps(ORDER),        # 1 accepted
@@ -40,7 +41,7 @@ def engine(db_url: str, cli: Invoke) -> Iterator[Storeflow]:
     sf.close()
 
 
-def _profile(sf: Storeflow, email: str) -> dict[str, object]:
+def _profile(sf: Storeflow, email: str) -> dict[str, Any]:
     pid = sf.views.find_profile("email", email)
     assert pid is not None, f"no profile for {email}"
     return sf.views.profile(pid)
@@ -85,14 +86,14 @@ def test_import_csv_maps_properties_and_profile_columns(cli: Invoke, write: Writ
     assert "events.csv: 3 records: accepted 2, duplicates 0, rejected 1" in result.stdout
     assert re.search(r"^3\s+│ properties\.total: 'abc' is not an amount", result.stdout, re.MULTILINE)
     ana = _profile(engine, "ana@example.com")
-    [event] = ana["timeline"]  # type: ignore[misc]
+    [event] = ana["timeline"]
     assert event["type"] == "order_placed"
     assert event["source"] == "shop-export"
     assert event["properties"] == {"order_id": "1001", "total": "120000", "currency": "IDR"}
     assert ana["properties"] == {"first_name": "Ana"}
     cy = _profile(engine, "cy@example.com")
     assert cy["properties"] == {"first_name": "Cy, the third"}
-    assert cy["timeline"][0]["properties"] == {}  # type: ignore[index]
+    assert cy["timeline"][0]["properties"] == {}
 
 
 def test_import_csv_with_an_unknown_column_is_one_error_line(cli: Invoke, write: Write) -> None:
@@ -111,8 +112,13 @@ def test_send_one_event_and_a_rejected_one(cli: Invoke, engine: Storeflow) -> No
                        "-p", "order_id=77", "-p", "total=19.90", "--property", "currency=USD", "--json"))
     out = json.loads(result.stdout)
     assert out["status"] == "accepted"
-    [event] = _profile(engine, "dee@example.com")["timeline"]  # type: ignore[misc]
+    [event] = _profile(engine, "dee@example.com")["timeline"]
     assert event["properties"] == {"order_id": 77, "total": 19.9, "currency": "USD"}
+
+    again = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1"))
+    assert again.stdout.startswith("accepted: event evt_")
+    repeated = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1"))
+    assert repeated.stdout.strip() == "duplicate: this event was already received; nothing changed"
 
     body = json.dumps({"type": "checkout_started", "email": "eve@example.com", "properties": {"total": "1"}})
     line = assert_one_error_line(cli("events", "send", "--json-body", body))

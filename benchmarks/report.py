@@ -1,0 +1,113 @@
+"""The machine the figures were measured on, the Rich table, and the JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.scenarios import Figure
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cores": cores,
+        "memory_gib": _memory_gib(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in ("storeflow", "sqlalchemy", "psycopg")},
+        "commit": _commit(),
+    }
+
+
+def table(figures: list[Figure], title: str) -> Table:
+    out = Table(title=title)
+    out.add_column("backend")
+    out.add_column("scenario")
+    out.add_column("size", justify="right")
+    out.add_column("seconds", justify="right")
+    out.add_column("rate", justify="right")
+    out.add_column("notes")
+    for f in figures:
+        notes = ""
+        if f.scenario == "ingest":
+            notes = (f"{f.details['live_flows']} live flows, batches of {f.details['batch']:,}, "
+                     f"{f.details['runs_started']:,} runs started")
+            if f.details.get("floor_ratio"):
+                notes += f"; the floor is {f.details['floor_ratio']:g}x faster"
+        elif f.scenario == "ingest floor":
+            notes = "raw INSERT, one executemany, one transaction"
+        elif f.scenario == "steps":
+            notes = (f"{f.details['runs']:,} runs x {f.details['steps_per_run']} steps, "
+                     f"{f.details['runs_per_second']:,} runs/s, batches of {f.details['worker_batch_size']}")
+        out.add_row(f.backend, f.scenario, f"{f.count:,} {f.unit}", f"{f.seconds:.2f}",
+                    f"{f.rate:,.0f} {f.unit}/s", notes)
+    return out
+
+
+def document(figures: list[Figure], *, argv: list[str], args: dict[str, Any],
+             backends: dict[str, dict[str, str]], skipped: dict[str, str]) -> dict[str, Any]:
+    return {
+        "command": " ".join(["python -m benchmarks", *argv]),
+        "args": args,
+        "machine": machine(),
+        "backends": backends,
+        "skipped": skipped,
+        "results": [f.as_json() for f in figures],
+    }
+
+
+def write_json(doc: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def print_table(console: Console, figures: list[Figure], title: str) -> None:
+    console.print(table(figures, title))
