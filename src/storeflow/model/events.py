@@ -150,7 +150,7 @@ def _default_key(ev: EventIn, etype: str, occurred_at: datetime | None) -> str:
     """Without a client id, identical content is the same event (safe retries of the same body)."""
     blob = json.dumps(
         [etype, occurred_at.isoformat() if occurred_at else None, ev.profile_id, ev.email, ev.phone,
-         ev.customer_id, ev.anonymous_id, ev.properties],
+         ev.customer_id, ev.anonymous_id, ev.properties, ev.profile],
         sort_keys=True, default=str,
     )
     return "h:" + hashlib.sha256(blob.encode()).hexdigest()[:40]

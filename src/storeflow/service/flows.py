@@ -52,6 +52,9 @@ class FlowService:
         kind, event = _trigger_index(defn)
         with self.store.transaction() as tx:
             current = tx.get_flow(defn.id)
+            if current is not None and status == "draft" and current["status"] != "draft":
+                raise ConflictError(f"flow {defn.id!r} is {current['status']}; a flow that has run "
+                                    "cannot go back to draft (pause it instead)")
             if current is None:
                 tx.insert_flow({"id": defn.id, "name": defn.name, "status": want, "current_version": 1,
                                 "trigger_kind": kind, "trigger_event": event, "created_at": now, "updated_at": now})

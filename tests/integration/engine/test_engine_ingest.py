@@ -131,3 +131,11 @@ def test_consent_follows_subscribe_events(sf: Storeflow) -> None:
     assert profile_of(sf, "d@example.com")["consent_sms"] == "subscribed"
     sf.ingest([{"type": "unsubscribed", "email": "d@example.com", "properties": {"channel": "sms"}}])
     assert profile_of(sf, "d@example.com")["consent_sms"] == "unsubscribed"
+
+
+def test_identify_with_changed_profile_fields_is_not_a_duplicate(sf: Storeflow) -> None:
+    first = sf.identify({"email": "id@example.com", "profile": {"plan": "free"}})
+    second = sf.identify({"email": "id@example.com", "profile": {"plan": "pro"}})
+    again = sf.identify({"email": "id@example.com", "profile": {"plan": "pro"}})
+    assert (first.status, second.status, again.status) == ("accepted", "accepted", "duplicate")
+    assert profile_of(sf, "id@example.com")["properties"]["plan"] == "pro"

@@ -308,3 +308,12 @@ steps:
         assert any(p.startswith(expected) for p in paths), (expected, paths)
     assert "flows/bad.yaml:7: steps[0].wait" in str(err.value)
     assert sf.flows.list() == []
+
+
+def test_a_live_flow_cannot_be_applied_back_to_draft(sf: Storeflow) -> None:
+    from storeflow.errors import ConflictError
+
+    apply(sf, CART_FLOW)
+    with pytest.raises(ConflictError):
+        apply(sf, CART_FLOW, status="draft")
+    assert sf.flows.get("cart")["status"] == "live"
