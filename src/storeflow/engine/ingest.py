@@ -22,6 +22,7 @@ from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
 
 MAX_BATCH = 1000
+_AMOUNT_KEYS = ("total", "value", "amount", "variants", "items", "line_items")
 
 
 @dataclass
@@ -71,6 +72,9 @@ class Ingestor:
         try:
             ev = item if isinstance(item, EventIn) else EventIn.model_validate(item)
             canonical = normalize_event(ev, now, source, self.settings.default_phone_region)
+            props = canonical.properties
+            if props.get("currency") in (None, "") and any(k in props for k in _AMOUNT_KEYS):
+                props["currency"] = self.settings.currency  # the store's currency, recorded on the event
             change = parse_change(canonical)
             updates = check_profile_updates(canonical.profile_updates)
         except PydanticValidationError as exc:

@@ -115,9 +115,11 @@ def test_send_one_event_and_a_rejected_one(cli: Invoke, engine: Storeflow) -> No
     [event] = _profile(engine, "dee@example.com")["timeline"]
     assert event["properties"] == {"order_id": 77, "total": 19.9, "currency": "USD"}
 
-    again = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1"))
+    again = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1",
+                      "-p", "order_id=\"x-1\""))
     assert again.stdout.startswith("accepted: event evt_")
-    repeated = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1"))
+    repeated = check(cli("events", "send", "--type", "order_placed", "--email", "dee@example.com", "--id", "x-1",
+                      "-p", "order_id=\"x-1\""))
     assert repeated.stdout.strip() == "duplicate: this event was already received; nothing changed"
 
     body = json.dumps({"type": "checkout_started", "email": "eve@example.com", "properties": {"total": "1"}})

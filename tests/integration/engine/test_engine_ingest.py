@@ -139,3 +139,13 @@ def test_identify_with_changed_profile_fields_is_not_a_duplicate(sf: Storeflow) 
     again = sf.identify({"email": "id@example.com", "profile": {"plan": "pro"}})
     assert (first.status, second.status, again.status) == ("accepted", "accepted", "duplicate")
     assert profile_of(sf, "id@example.com")["properties"]["plan"] == "pro"
+
+
+def test_amounts_without_a_currency_use_the_store_currency(make_sf: object) -> None:
+    sf: Storeflow = make_sf(currency="IDR")  # type: ignore[operator]
+    result = sf.ingest([{"type": "order_placed", "email": "rp@example.com",
+                         "properties": {"order_id": "r1", "total": "250000"}}])[0]
+    assert result.status == "accepted"
+    ana = profile_of(sf, "rp@example.com")
+    assert ana["total_spent"] == {"IDR": "250000.00"}
+    assert ana["timeline"][0]["properties"]["currency"] == "IDR"
