@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)  # a log or a pipe: keep the table's rows on one line
     sizes = QUICK if args.quick else FULL
     targets: list[Target] = []
     skipped: dict[str, str] = {}

@@ -37,7 +37,7 @@ class Sizes:
     runs: int
 
 
-QUICK = Sizes(events=300, ingest_batch=100, profiles=50, runs=60)
+QUICK = Sizes(events=200, ingest_batch=100, profiles=40, runs=40)
 FULL = Sizes(events=20_000, ingest_batch=1_000, profiles=2_000, runs=5_000)
 
 
@@ -128,11 +128,11 @@ def ingest_floor(target: Target, batch: list[dict[str, Any]]) -> Figure:
         sf = _open(url, VirtualClock(START))  # the engine storeflow would use: same pragmas, same JSON
         try:
             started = time.perf_counter()
-            with sf.store.engine.begin() as conn:
-                conn.execute(events.insert(), rows)
+            with sf.store.transaction() as tx:
+                tx.conn.execute(events.insert(), rows)
             seconds = time.perf_counter() - started
-            with sf.store.engine.connect() as conn:
-                stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            with sf.store.transaction() as tx:
+                stored = tx.count_events()
         finally:
             sf.close()
     if stored != len(rows):

@@ -148,7 +148,8 @@ CURRENCIES: dict[str, tuple[list[str], str]] = {
     "BRL": (["19.90", "49.90", "89.90", "149.00", "399.00"], "BR"),
     "USD": (["4.99", "12.50", "24.99", "59.00", "180.00"], "US"),
 }
-EVENT_MIX = (("product_viewed", 60), ("product_added_to_cart", 20), ("checkout_started", 12), ("order_placed", 8))
+EVENT_TYPES = ("product_viewed", "product_added_to_cart", "checkout_started", "order_placed")
+EVENT_WEIGHTS = (60, 20, 12, 8)  # before the fix-ups below (no checkout or order with an empty cart)
 
 
 @dataclass
@@ -171,14 +172,13 @@ def commerce_events(count: int, *, profiles: int, now: datetime, seed: int = 7) 
         for i in range(profiles)
     ]
     catalog = [(f"p{i}", f"v{i}", f"SKU-{i:05d}", f"Product {i}", i % 5) for i in range(500)]
-    types, weights = zip(*EVENT_MIX, strict=True)
     out: list[dict[str, Any]] = []
     for n in range(count):
         # A few shoppers are much busier than most (roughly Zipf), as in a real store.
         s = shoppers[min(int(rng.paretovariate(1.2)) - 1, profiles - 1) if rng.random() < 0.3
                      else rng.randrange(profiles)]
         prices, country = CURRENCIES[s.currency]
-        kind = rng.choices(types, weights)[0]
+        kind = rng.choices(EVENT_TYPES, EVENT_WEIGHTS)[0]
         product_id, variant_id, sku, title, price_index = catalog[rng.randrange(len(catalog))]
         price = prices[price_index]
         if kind in ("checkout_started", "order_placed") and not s.cart:

@@ -182,7 +182,7 @@ def open_engine(db_url: str) -> Storeflow:
 
 # -- (a) SIGKILL in the middle of a batch -----------------------------------------------------------
 
-KILL_RUNS = 1200
+KILL_RUNS = 1000
 KILL_BATCH = 50
 
 
@@ -235,8 +235,8 @@ def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing(db_url: str, start_
 
 # -- (b) two workers, one PostgreSQL, the same due runs --------------------------------------------
 
-RACE_RUNS = 1500
-RACE_BATCH = 50
+RACE_RUNS = 1000
+RACE_BATCH = 25
 
 
 def test_two_workers_on_postgres_never_take_the_same_run(pg_url: str, start_worker: StartWorker) -> None:
@@ -414,3 +414,55 @@ steps:
     received = [d.webhook_id for d in receiver.deliveries]
     assert received.count(killed_id) == 2, received  # sent again after the lease: at-least-once
     assert len(received) == OUTBOX_RUNS + 1, received  # one survivor worker: no other repeats
+
+
+# -- (d) known bug: a batch shares one lease, so a slow receiver makes a healthy worker's batch expire --
+
+LEASE_MESSAGES = 6
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "src bug: Dispatcher.run_batch (engine/dispatcher.py) leases up to 50 messages for ONE "
+    "outbox_lease_s (store/sql/outbox_ops.py claim_outbox) and then sends them one after another; once "
+    "the batch takes longer than the lease, another worker re-claims the rest and sends them again "
+    "while the first worker is still alive"))
+def test_two_healthy_workers_do_not_send_a_message_twice(pg_url: str, start_worker: StartWorker) -> None:
+    """No crash here: two live workers, a receiver that takes 1 s per request, a 2 s lease. Whoever
+    claims the batch needs 6 s for it; after 2 s the other worker takes the unsent rest over and both
+    send them. At-least-once still holds (same webhook-id), but these repeats need no failure at all.
+    With the defaults (lease 60 s, batches of 50, webhook timeout up to 60 s) a receiver answering in
+    more than 1.2 s does the same in production."""
+    slow = SlowReceiver(delay=1.0)
+    try:
+        flow = f"""
+id: lease-check
+name: Lease check
+status: live
+trigger: {{event: lease_check}}
+steps:
+  - action: webhook
+    url: {slow.url}
+"""
+        settings: dict[str, Any] = {"database_url": pg_url, "webhook_allow_private": True,
+                                    "webhook_secret": SECRET, "outbox_lease_s": 2}
+        sf = Storeflow(Settings(**settings), clock=SystemClock())
+        try:
+            sf.flows.apply(sf.flows.validate(flow, "lease.yaml"))
+            ingest_triggers(sf, LEASE_MESSAGES, "lease_check")
+            workers = (start_worker("lease-1", **settings), start_worker("lease-2", **settings))
+
+            def outbox_counts() -> dict[str, int]:
+                with sf.store.transaction() as tx:
+                    return tx.outbox_counts()
+
+            wait_until(lambda: outbox_counts() == {"sent": LEASE_MESSAGES}, 45,
+                       lambda: f"outbox: {outbox_counts()}", workers, interval=0.1)
+            for worker in workers:
+                assert worker.stop() == 0, worker.log()
+        finally:
+            sf.close()
+    finally:
+        slow.close()
+    received = [d.webhook_id for d in slow.deliveries]
+    repeated = {key for key in received if received.count(key) > 1}
+    assert not repeated, f"{len(received)} requests for {LEASE_MESSAGES} messages; sent twice: {sorted(repeated)}"
