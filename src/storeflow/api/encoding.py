@@ -6,36 +6,16 @@ Handlers return :class:`ApiJSONResponse` themselves instead of plain dicts, beca
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import date, time
-from decimal import Decimal
-from enum import Enum
 from typing import Any
-from uuid import UUID
 
 from fastapi.responses import JSONResponse
 
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date | time):  # datetime is a date
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+from storeflow.jsonenc import dumps as _dumps
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, default=_default, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode("utf-8")
+    return _dumps(value).encode("utf-8")
 
 
 class ApiJSONResponse(JSONResponse):

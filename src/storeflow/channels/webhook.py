@@ -34,10 +34,10 @@ import httpx
 from standardwebhooks import Webhook
 
 from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
-from storeflow.channels.jsonenc import dumps_compact
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.clock import utc
 from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.jsonenc import dumps as dumps_compact
 
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 DEFAULT_TIMEOUT_S = 10.0

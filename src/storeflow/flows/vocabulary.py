@@ -6,40 +6,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Final, Literal
 
-KNOWN_EVENT_TYPES: Final[frozenset[str]] = frozenset(
-    {
-        "product_viewed",
-        "product_added_to_cart",
-        "cart_updated",
-        "checkout_started",
-        "order_placed",
-        "order_paid",
-        "order_fulfilled",
-        "order_cancelled",
-        "order_refunded",
-        "shipment_updated",
-        "inventory_changed",
-        "product_created",
-        "product_updated",
-        "customer_created",
-        "customer_updated",
-        "subscribed",
-        "unsubscribed",
-        "message_sent",
-        "message_delivered",
-        "message_opened",
-        "message_clicked",
-        "message_bounced",
-        "message_complained",
-        "stock_low",
-        "stock_out",
-        "stock_restored",
-        "segment_entered",
-        "segment_exited",
-        "cart_abandoned",
-        "identified",
-    }
-)
+from storeflow.model.events import EVENT_TYPES
+
+KNOWN_EVENT_TYPES: Final[frozenset[str]] = EVENT_TYPES
+"""The commerce vocabulary (storeflow.model.events); custom event types are allowed too."""
 
 FieldRoot = Literal["event", "profile", "order", "cart", "product", "run"]
 FIELD_ROOTS: Final[tuple[FieldRoot, ...]] = ("event", "profile", "order", "cart", "product", "run")

@@ -48,6 +48,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "stock_low",
         "stock_out",
         "stock_restored",
+        "cart_abandoned",
+        "segment_entered",
+        "segment_exited",
         "identified",
     }
 )

@@ -10,7 +10,7 @@ from sqlalchemy import Select, create_engine, text
 from sqlalchemy.engine import Connection
 
 from storeflow.errors import StorageError
-from storeflow.store.jsonenc import dumps
+from storeflow.jsonenc import dumps
 from storeflow.store.sql.store import SqlStore
 
 

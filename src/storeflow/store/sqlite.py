@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, create_engine, event
 from sqlalchemy.engine import Connection
 
-from storeflow.store.jsonenc import dumps
+from storeflow.jsonenc import dumps
 from storeflow.store.sql.store import SqlStore
 
 

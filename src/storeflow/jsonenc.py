@@ -1,4 +1,9 @@
-"""Compact JSON for outbound bodies: Decimal as a string (no float rounding), datetimes as ISO-8601."""
+"""The one JSON encoding storeflow uses (database documents, API responses, webhook bodies).
+
+Decimal becomes a string (exact money: ``Decimal("19.90")`` -> ``"19.90"``, never a float),
+date/datetime/time become ISO-8601, UUID a string, Enum its value, any Mapping an object, sets
+and tuples arrays. NaN and infinity are refused: they are not JSON.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,6 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
-
-
-def dumps_compact(value: Any) -> str:
-    """Serialize ``value`` as compact JSON text.
-
-    Decimal -> string (``Decimal("19.90")`` -> ``"19.90"``), date/datetime/time -> ISO-8601 string,
-    UUID -> string, Enum -> its value, any Mapping -> object. NaN and infinity are refused (they are
-    not JSON). Raises TypeError or ValueError for anything else that JSON cannot represent.
-    """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default)
 
 
 def _default(value: Any) -> Any:
@@ -32,4 +27,11 @@ def _default(value: Any) -> Any:
         return value.value
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text."""
+    return json.dumps(value, default=_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
