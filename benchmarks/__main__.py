@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=150)  # a log or a pipe: keep the table's rows on one line
+        console = Console(width=160)  # a log or a pipe: keep the table's rows on one line
     sizes = QUICK if args.quick else FULL
     targets: list[Target] = []
     skipped: dict[str, str] = {}

@@ -80,14 +80,15 @@ def table(figures: list[Figure], title: str) -> Table:
         notes = ""
         if f.scenario == "ingest":
             notes = (f"{f.details['live_flows']} live flows, batches of {f.details['batch']:,}, "
-                     f"{f.details['runs_started']:,} runs started")
+                     f"{f.details['runs_started']:,} runs started, {f.details['sql_per_event']:g} SQL/event")
             if f.details.get("floor_ratio"):
-                notes += f"; the floor is {f.details['floor_ratio']:g}x faster"
+                notes += f"; floor {f.details['floor_ratio']:g}x faster"
         elif f.scenario == "ingest floor":
             notes = "raw INSERT, one executemany, one transaction"
         elif f.scenario == "steps":
             notes = (f"{f.details['runs']:,} runs x {f.details['steps_per_run']} steps, "
-                     f"{f.details['runs_per_second']:,} runs/s, batches of {f.details['worker_batch_size']}")
+                     f"{f.details['runs_per_second']:,} runs/s, batches of {f.details['worker_batch_size']}, "
+                     f"{f.details['sql_per_step']:g} SQL/step")
         out.add_row(f.backend, f.scenario, f"{f.count:,} {f.unit}", f"{f.seconds:.2f}",
                     f"{f.rate:,.0f} {f.unit}/s", notes)
     return out

@@ -27,8 +27,11 @@ from storeflow.engine.worker import Worker
 from storeflow.model.events import EventIn
 from storeflow.service.flows import FlowService
 from storeflow.service.keys import KeyService
+from storeflow.service.messages import MessageService
 from storeflow.service.views import Views
 from storeflow.settings import Settings
+from storeflow.signing import Signer
+from storeflow.store.sql.messages_ops import new_secret
 from storeflow.store.base import Store
 from storeflow.store.factory import open_store
 
@@ -66,19 +69,33 @@ class Storeflow:
         if migrate:
             self.store.migrate()
         tz = self.settings.tz
+        self.signer = Signer(self._signing_secret())
         self.flowset = FlowSet()
         self._wake = threading.Event()
         self.ingestor = Ingestor(self.store, self.clock, self.settings, self.flowset, on_wake=self._wake.set)
         self.worker = Worker(self.store, self.clock, self.flowset, store_tz=tz,
                              batch_size=self.settings.worker_batch_size,
-                             max_attempts=self.settings.step_max_attempts)
+                             max_attempts=self.settings.step_max_attempts,
+                             messaging=(self.settings, self.signer))
         self.scheduler = Scheduler(self.store, self.clock, self.flowset, tz)
         self.channels = channels or default_channels(self.settings)
         self.dispatcher = Dispatcher(self.store, self.clock, self.channels, policy=retry_policy,
-                                     lease=timedelta(seconds=self.settings.outbox_lease_s))
+                                     lease=timedelta(seconds=self.settings.outbox_lease_s),
+                                     on_events=lambda evs: self.ingest(evs, source="storeflow"))
         self.flows = FlowService(self.store, self.clock, self.flowset, tz)
         self.keys = KeyService(self.store, self.clock)
         self.views = Views(self.store)
+        self.messages = MessageService(self.store, self.clock, self.signer, lambda evs: self.ingest(evs, "storeflow"))
+
+    def _signing_secret(self) -> str:
+        """The configured secret, else one generated once and kept in the database, so links
+        signed by one process verify in every other."""
+        if self.settings.signing_secret is not None:
+            return self.settings.signing_secret.get_secret_value()
+        with self.store.transaction() as tx:
+            value = tx.meta_value("signing_secret", new_secret)
+        assert value is not None
+        return value
 
     # -- data in -------------------------------------------------------------------------------
     def ingest(self, items: Sequence[Mapping[str, Any] | EventIn], source: str = "api") -> list[IngestResult]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -44,6 +44,29 @@ class Settings(BaseSettings):
     rate_limit_private_burst: int = 400
     rate_limit_public_per_s: float = 50.0
     rate_limit_public_burst: int = 100
+
+    public_url: str = "http://127.0.0.1:8787"
+    signing_secret: SecretStr | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = 10.0
+    smtp_pool_size: int = 4
+    email_from: str = "Store <store@example.com>"
+    email_marketing_requires_opt_in: bool = False
+    team_emails: list[str] = Field(default_factory=list)
+    slack_webhook_url: SecretStr | None = None
+
+    sms_provider: Literal["none", "twilio", "http"] = "none"
+    sms_from: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    sms_http_url: str | None = None
+    sms_http_token: SecretStr | None = None
 
     worker_batch_size: int = 200
     worker_poll_interval_s: float = 0.25

@@ -24,6 +24,7 @@ class ActionContext:
     profile_id: str | None
     record: dict[str, Any]
     now: datetime
+    messaging: Any = None  # storeflow.engine.messaging.Messaging, for message actions
 
 
 Planner = Callable[[BaseModel, ActionContext], tuple[list[Effect], dict[str, Any]]]
@@ -86,7 +87,9 @@ def _webhook(params: Any, ctx: ActionContext) -> tuple[list[Effect], dict[str, A
     timeout = params.timeout.total_seconds() if hasattr(params.timeout, "total_seconds") else float(params.timeout)
     payload = {"url": str(params.url), "method": params.method, "headers": dict(params.headers or {}),
                "body": body, "timeout_s": timeout, "secret": params.secret}
-    send = Send("webhook", ctx.idempotency_key, payload, ctx.run_id, ctx.step_key)
+    send = Send("webhook", ctx.idempotency_key, payload, ctx.run_id, ctx.step_key, kind="webhook",
+                address=str(params.url).split("?", 1)[0], profile_id=ctx.profile_id, flow_id=ctx.flow_id,
+                flow_version=ctx.flow_version)
     return [send], {"url": str(params.url), "message_key": ctx.idempotency_key}
 
 
@@ -98,7 +101,16 @@ PLANNERS: dict[str, Planner] = {
     "publish_product": lambda p, c: _product_status(p, c, "published"),
     "note": _note,
     "webhook": _webhook,
+    "email": lambda p, c: _messaging().plan_email(p, c),
+    "sms": lambda p, c: _messaging().plan_sms(p, c),
+    "notify_team": lambda p, c: _messaging().plan_notify_team(p, c),
 }
+
+
+def _messaging() -> Any:
+    from storeflow.engine import messaging
+
+    return messaging
 
 
 def plan_action(name: str, params: BaseModel, ctx: ActionContext) -> tuple[list[Effect], dict[str, Any]]:

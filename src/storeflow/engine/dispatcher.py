@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 from storeflow.channels.base import ChannelRegistry, DeliveryResult, OutboundMessage
@@ -22,19 +23,24 @@ from storeflow.store.base import Store
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, channels: ChannelRegistry, *,
                  policy: RetryPolicy | None = None, lease: timedelta = timedelta(seconds=60),
-                 batch_size: int = 50) -> None:
+                 batch_size: int = 50,
+                 on_events: Callable[[list[dict[str, Any]]], object] | None = None) -> None:
         self.store, self.clock, self.channels = store, clock, channels
+        self.on_events = on_events
         self.policy = policy or RetryPolicy()
         self.lease, self.batch_size = lease, batch_size
 
     def run_batch(self) -> int:
         with self.store.transaction() as tx:
             rows = tx.claim_outbox(self.clock.now(), self.batch_size, self.lease)
-        for row in rows:
-            self._deliver(row)
+        sent = [row for row in rows if self._deliver(row)]
+        events = [message_event(row, "message_sent") for row in sent if row.get("profile_id")
+                  and row.get("kind") in ("marketing", "transactional")]
+        if events and self.on_events is not None:
+            self.on_events(events)
         return len(rows)
 
-    def _deliver(self, row: dict[str, Any]) -> None:
+    def _deliver(self, row: dict[str, Any]) -> bool:
         msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
                               attempt=int(row["attempts"]))
         started = self.clock.now()
@@ -52,7 +58,8 @@ class Dispatcher:
                 "response_body": result.response_body,
             })
             if result.ok:
-                tx.finish_message(row["id"], now, status="sent")
+                tx.finish_message(row["id"], now, status="sent", provider_id=result.provider_id)
+                return True
             elif self.policy.should_retry(result, msg.attempt):
                 delay = self.policy.next_delay(result, msg.attempt, msg.id)
                 tx.finish_message(row["id"], now, status="pending", error=result.detail,
@@ -61,7 +68,21 @@ class Dispatcher:
                 why = result.detail if result.status == "permanent_failure" else \
                     f"{result.detail} (gave up after {msg.attempt} attempts)"
                 tx.finish_message(row["id"], now, status="failed", error=why)
+        return False
 
     def next_at(self) -> Any:
         with self.store.transaction() as tx:
             return tx.next_outbox_at()
+
+
+def message_event(message: dict[str, Any], event_type: str, **extra: Any) -> dict[str, Any]:
+    """The event recording something that happened to a message, on its profile (idempotent)."""
+    suffix = extra.pop("key_suffix", "")
+    return {
+        "type": event_type,
+        "id": f"{message['id']}:{event_type}{suffix}",
+        "profile_id": message["profile_id"],
+        "source": "storeflow",
+        "properties": {"message_id": message["id"], "channel": message["channel"], "kind": message.get("kind"),
+                       "flow_id": message.get("flow_id"), "step": message.get("step_key"), **extra},
+    }

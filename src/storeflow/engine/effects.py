@@ -36,11 +36,22 @@ class ProductStatus:
 
 @dataclass(frozen=True)
 class Send:
+    """A message for the outbox; its row is also the message record."""
+
     channel: str
     idempotency_key: str
     payload: dict[str, Any]
     run_id: str
     step_key: str
+    message_id: str | None = None
+    status: str = "pending"  # or skipped / suppressed, recorded with the reason and never sent
+    reason: str | None = None
+    kind: str | None = None
+    address: str | None = None
+    profile_id: str | None = None
+    flow_id: str | None = None
+    flow_version: int | None = None
+    segments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,11 +94,14 @@ def apply_effects(tx: StoreTx, effects: list[Effect], now: datetime) -> Applied:
             if not tx.set_product_fields(eff.product_id, now, status=eff.status):
                 raise PermanentActionError(f"product {eff.product_id} does not exist")
         elif isinstance(eff, Send):
-            msg_id = new_id("msg")
+            msg_id = eff.message_id or new_id("msg")
+            pending = eff.status == "pending"
             tx.enqueue({
                 "id": msg_id, "run_id": eff.run_id, "step_key": eff.step_key, "channel": eff.channel,
-                "idempotency_key": eff.idempotency_key, "payload": eff.payload, "status": "pending",
-                "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now,
+                "idempotency_key": eff.idempotency_key, "payload": eff.payload, "status": eff.status,
+                "attempts": 0, "next_attempt_at": now if pending else None, "created_at": now, "updated_at": now,
+                "last_error": eff.reason, "kind": eff.kind, "address": eff.address, "profile_id": eff.profile_id,
+                "flow_id": eff.flow_id, "flow_version": eff.flow_version, "segments": eff.segments,
             })
             applied.outbox_ids[eff.idempotency_key] = msg_id
         elif isinstance(eff, AddWait):

@@ -119,7 +119,8 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
             return _finish(out, "exited", now, "exit condition met")
         if isinstance(step, ActionStep):
             actx = ActionContext(run.id, run.flow_id, run.flow_version, key, path_text,
-                                 f"{run.id}:{path_text}", run.profile_id, record, now)
+                                 f"{run.id}:{path_text}", run.profile_id, record, now,
+                                 messaging=getattr(env, "messaging", None))
             effects, detail = plan_action(step.action, step.params, actx)
             env.apply(effects)
             out.effects += effects

@@ -26,7 +26,10 @@ from storeflow.errors import (
     TransientActionError,
     ValidationError,
 )
+from storeflow.engine.messaging import Messaging
 from storeflow.flows import HistoryPort
+from storeflow.settings import Settings
+from storeflow.signing import Signer
 from storeflow.store.base import Store, StoreTx
 
 log = logging.getLogger("storeflow.worker")
@@ -39,8 +42,9 @@ class _Env:
     so a later condition in the same run sees an earlier tag."""
 
     def __init__(self, tx: StoreTx, run: RunState, trigger: dict[str, Any] | None, now: datetime,
-                 store_tz: ZoneInfo) -> None:
+                 store_tz: ZoneInfo, messaging: tuple[Settings, Signer] | None = None) -> None:
         self.tx, self.run, self.trigger, self.now, self.store_tz = tx, run, trigger, now, store_tz
+        self.messaging = Messaging(messaging[0], messaging[1], tx.suppression) if messaging else None
         self.history: HistoryPort = StoreHistory(tx)
         self._record: dict[str, Any] | None = None
 
@@ -68,8 +72,10 @@ class BatchResult:
 
 class Worker:
     def __init__(self, store: Store, clock: Clock, flows: FlowSet, *, store_tz: ZoneInfo,
-                 batch_size: int = 200, max_attempts: int = 5) -> None:
+                 batch_size: int = 200, max_attempts: int = 5,
+                 messaging: tuple[Settings, Signer] | None = None) -> None:
         self.store, self.clock, self.flows = store, clock, flows
+        self.messaging = messaging
         self.store_tz, self.batch_size, self.max_attempts = store_tz, batch_size, max_attempts
 
     def run_batch(self) -> BatchResult:
@@ -90,7 +96,7 @@ class Worker:
             with tx.conn.begin_nested():
                 defn = self.flows.definition(tx, run.flow_id, run.flow_version)
                 trigger = tx.get_event(row["trigger_event_id"]) if row["trigger_event_id"] else None
-                env = _Env(tx, run, trigger, now, self.store_tz)
+                env = _Env(tx, run, trigger, now, self.store_tz, self.messaging)
                 outcome = advance(run, defn, env)
                 self._save(tx, outcome, seq, now)
                 result.steps += len(outcome.logs)

@@ -291,9 +291,39 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
+    # The message record: who, from which flow step, what kind, and what the provider said.
+    Column("flow_id", String(64), nullable=True),
+    Column("flow_version", Integer, nullable=True),
+    Column("profile_id", String(64), nullable=True),
+    Column("kind", String(16), nullable=True),  # marketing | transactional | team | webhook
+    Column("address", String(320), nullable=True),
+    Column("provider_id", String(200), nullable=True),
+    Column("segments", Integer, nullable=True),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Column("clicked_at", UTCDateTime(), nullable=True),
     UniqueConstraint("idempotency_key"),
     Index(None, "next_attempt_at"),
     Index(None, "run_id"),
+    Index(None, "provider_id"),
+    Index(None, "profile_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reason", String(32), nullable=False),  # bounced | complained
+    Column("message_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 delivery_attempts = Table(

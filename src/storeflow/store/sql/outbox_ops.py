@@ -44,9 +44,11 @@ class OutboxOps(TxBase):
         self.conn.execute(delivery_attempts.insert().values(**row))
 
     def finish_message(self, message_id: str, now: datetime, *, status: str, error: str | None = None,
-                       next_attempt_at: datetime | None = None) -> None:
+                       next_attempt_at: datetime | None = None, provider_id: str | None = None) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "updated_at": now,
                                   "next_attempt_at": next_attempt_at}
+        if provider_id is not None:
+            values["provider_id"] = provider_id
         if status == "sent":
             values["sent_at"] = now
         self.conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))

@@ -6,10 +6,11 @@ from storeflow.store.sql.commerce_ops import CommerceOps
 from storeflow.store.sql.events_ops import EventsOps
 from storeflow.store.sql.flows_ops import FlowsOps
 from storeflow.store.sql.keys_ops import KeysOps
+from storeflow.store.sql.messages_ops import MessagesOps
 from storeflow.store.sql.outbox_ops import OutboxOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
 
 
-class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, KeysOps):
+class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""

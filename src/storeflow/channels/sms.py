@@ -1,0 +1,456 @@
+"""The SMS channel: one text per outbound message, through a provider (Twilio or a generic HTTP gateway).
+
+Payload (``to`` and ``text`` required; unknown keys are refused)::
+
+    {"to": "+5511987654321", "from": "+15005550006" | "ACME" | None, "text": "Your order shipped",
+     "status_callback": "https://..." | None}
+
+``to`` is normalized to E.164 by :func:`storeflow.model.profiles.normalize_phone` (a number without
+country code is read in the channel's default region); an invalid number is a permanent failure and
+nothing is sent. ``from`` falls back to the channel's ``default_from``, then to the provider's own
+sender. Every result detail ends with ``segments=N, encoding=GSM-7|UCS-2`` (see
+:func:`storeflow.channels.sms_segments.count_segments`).
+
+The provider URL passes :mod:`storeflow.channels.netguard` on every attempt and the request goes to a
+checked address (Host header and TLS server name kept), as for webhooks. Redirects are not followed.
+
+Duplicates: the engine's outbox sends each run step once and the message id is the same on every
+attempt. The generic provider receives it as ``Idempotency-Key``; Twilio's Messages API has no
+idempotency key, so a crash or a response timeout after Twilio accepted a text but before the result
+was recorded makes the retry send it a second time.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import functools
+import json
+import re
+import socket
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.netguard import Destination, Resolver, resolve_destination
+from storeflow.channels.sms_segments import count_segments
+from storeflow.channels.webhook import parse_retry_after
+from storeflow.clock import utc
+from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.model.profiles import normalize_phone
+
+if TYPE_CHECKING:
+    from storeflow.settings import Settings
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_RESPONSE_READ_BYTES = 64 * 1024  # Twilio echoes the text back; a long UCS-2 text is several KB
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+TWILIO_TRANSIENT_CODES = frozenset({21611})  # sent with HTTP 400, but only means "sender queue full"
+_PAYLOAD_KEYS = frozenset({"to", "from", "text", "status_callback"})
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
+_MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+
+Guard = Callable[[str], Destination]  # netguard with the channel's policy: URL in, checked destination out
+
+
+@dataclass(frozen=True)
+class SmsRequest:
+    """One text for a provider. ``to`` is E.164; ``sender`` None means the provider's default."""
+
+    message_id: str
+    to: str
+    sender: str | None
+    text: str
+    status_callback: str | None = None
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    def submit(self, sms: SmsRequest, guard: Guard, now: datetime) -> DeliveryResult:
+        """Send one text to the URL ``guard`` approves; never raises for delivery problems."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _Refused(Exception):
+    """The message itself is unusable: a permanent failure with this detail."""
+
+
+class SmsChannel:
+    name: str = "sms"
+
+    def __init__(
+        self,
+        provider: SmsProvider,
+        *,
+        default_from: str | None,
+        allow_private: bool = False,
+        allowed_hosts: Collection[str] = (),
+        default_region: str = "US",
+        resolver: Resolver = socket.getaddrinfo,
+    ) -> None:
+        self.provider = provider
+        self._default_from = default_from or None
+        self._default_region = default_region
+        self._guard: Guard = functools.partial(
+            resolve_destination, allow_private=allow_private, allowed_hosts=tuple(allowed_hosts), resolver=resolver
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.Client | None = None) -> SmsChannel | None:
+        """The configured channel, or None when ``sms_provider`` is "none"; ConfigError if incomplete.
+
+        The provider URL follows the webhook network policy (``webhook_allow_private``,
+        ``webhook_allowed_hosts``); numbers without country code use ``default_phone_region``.
+        """
+        provider: SmsProvider
+        if settings.sms_provider == "none":
+            return None
+        if settings.sms_provider == "twilio":
+            sid, token, sender = settings.twilio_account_sid, _secret(settings.twilio_auth_token), settings.sms_from
+            if not (sid and token and sender):
+                raise _missing(settings, "twilio_account_sid", "twilio_auth_token", "sms_from")
+            provider = TwilioProvider(sid, token, sender, base_url=settings.twilio_base_url, client=client)
+        else:
+            url, bearer = settings.sms_http_url, _secret(settings.sms_http_token)
+            if not (url and bearer):
+                raise _missing(settings, "sms_http_url", "sms_http_token")
+            provider = HttpProvider(url, bearer, client=client)
+        return cls(
+            provider,
+            default_from=settings.sms_from,
+            allow_private=settings.webhook_allow_private,
+            allowed_hosts=settings.webhook_allowed_hosts,
+            default_region=settings.default_phone_region,
+        )
+
+    def close(self) -> None:
+        self.provider.close()
+
+    def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
+        started = time.perf_counter()
+        text = message.payload.get("text")
+        note = ""
+        if isinstance(text, str) and text:
+            info = count_segments(text)
+            note = f"segments={info.segments}, encoding={info.encoding}"
+        try:
+            sms = self._prepare(message)
+        except _Refused as exc:
+            return _result("permanent_failure", "; ".join(filter(None, (str(exc), note))), started)
+        result = self.provider.submit(sms, self._guard, utc(now))
+        return replace(result, detail=f"{result.detail}; {note}")
+
+    def _prepare(self, message: OutboundMessage) -> SmsRequest:
+        if message.channel != self.name:
+            raise _Refused(f"message for channel {message.channel!r} was given to the sms channel")
+        payload = message.payload
+        unknown = sorted(map(str, set(payload) - _PAYLOAD_KEYS))
+        if unknown:
+            raise _Refused(f"unknown sms payload keys: {', '.join(unknown)}")
+        text, to, sender, callback = (payload.get(key) for key in ("text", "to", "from", "status_callback"))
+        if not isinstance(text, str) or not text:
+            raise _Refused("sms payload needs a non-empty 'text' string")
+        if not isinstance(to, str) or not to.strip():
+            raise _Refused("sms payload needs a 'to' phone number string")
+        if sender is not None and (not isinstance(sender, str) or not sender.strip()):
+            raise _Refused("sms 'from' must be a non-empty string or null")
+        if callback is not None and not _is_http_url(callback):
+            raise _Refused("sms 'status_callback' must be an absolute http(s) URL or null")
+        if not _HEADER_VALUE.fullmatch(message.id):
+            raise _Refused("message id is not a valid header value (printable ASCII only)")
+        try:
+            number = normalize_phone(to, self._default_region)
+        except ValueError as exc:
+            raise _Refused(f"nothing sent: {exc}") from None
+        sender = sender.strip() if isinstance(sender, str) else self._default_from
+        return SmsRequest(message.id, number, sender, text, callback)
+
+
+# -- providers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+class _HttpSmsProvider(abc.ABC):
+    """One POST per text to a netguard-checked address; subclasses build it and read the answer.
+
+    2xx is sent; 408/409/425/429/5xx, network errors and timeouts are transient (Retry-After is kept
+    for 429 and 503); 3xx and other 4xx are permanent.
+    """
+
+    name: str
+
+    def __init__(self, client: httpx.Client | None, timeout_s: float, user_agent: str) -> None:
+        if not 0 < timeout_s <= 300:
+            raise ConfigError(f"sms provider timeout must be in (0, 300] seconds, got {timeout_s!r}")
+        self._timeout_s = timeout_s
+        self._user_agent = user_agent
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    @abc.abstractmethod
+    def _build(self, sms: SmsRequest) -> _Request: ...
+
+    @abc.abstractmethod
+    def _provider_id(self, data: Any) -> str | None:
+        """The provider's message id from a success body (parsed JSON, None if not JSON)."""
+
+    @abc.abstractmethod
+    def _error(self, data: Any) -> tuple[str | None, bool]:
+        """The provider's error text from an error body, and whether it is transient whatever the status."""
+
+    def submit(self, sms: SmsRequest, guard: Guard, now: datetime) -> DeliveryResult:
+        started = time.perf_counter()
+        request = self._build(sms)
+        try:
+            destination = guard(request.url)
+        except BlockedDestinationError as exc:
+            return _result("permanent_failure", str(exc), started)
+        except DeliveryError as exc:
+            return _result("transient_failure", str(exc), started)
+        where = destination.netloc
+        headers = {"user-agent": self._user_agent, "accept": "application/json", **request.headers}
+        if destination.addresses:  # pinned to a checked address: keep the name, never reuse the connection
+            headers |= {"host": where, "connection": "close"}
+        deadline = started + self._timeout_s
+        last_error: httpx.ConnectError | None = None
+        for url, extensions in _targets(destination):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            timeout = httpx.Timeout(remaining)
+            req = self._client.build_request(
+                "POST", url, headers=headers, content=request.content, timeout=timeout, extensions=extensions
+            )
+            try:
+                response = self._client.send(req, stream=True, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                last_error = exc  # nothing was sent; try the next checked address
+                continue
+            except httpx.TimeoutException as exc:
+                detail = f"timed out after {self._timeout_s:g}s talking to {where}"
+                if not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                    detail += " (the provider may have accepted the message)"
+                return _result("transient_failure", detail, started)
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                return _result("permanent_failure", f"request to {where} refused by the HTTP client: {exc}", started)
+            except httpx.HTTPError as exc:
+                return _result("transient_failure", f"{type(exc).__name__} talking to {where}: {exc}", started)
+            try:
+                body = _read_capped(response, deadline)
+            finally:
+                response.close()
+            return self._classify(response, body, where, now, started)
+        why = f"could not connect to {where}: {last_error}" if last_error else f"timed out connecting to {where}"
+        return _result("transient_failure", why, started)
+
+    def _classify(
+        self, response: httpx.Response, body: bytes, where: str, now: datetime, started: float
+    ) -> DeliveryResult:
+        code = response.status_code
+        data = _json(body)
+        detail = f"HTTP {code} from {where}"
+        status: DeliveryStatus = "permanent_failure"
+        provider_id: str | None = None
+        retry_after: timedelta | None = None
+        if 200 <= code < 300:
+            status = "sent"
+            provider_id = self._provider_id(data)
+            if provider_id is None:
+                detail += ": accepted, but the response carried no message id"
+        elif 300 <= code < 400:
+            detail += ": redirects are not followed; configure the provider's final URL"
+        else:
+            error, always_transient = self._error(data)
+            if always_transient or code in TRANSIENT_STATUSES or 500 <= code < 600:
+                status = "transient_failure"
+            if code in (429, 503):
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+            fallback = "the provider rejected the request" if status != "transient_failure" else "try again later"
+            detail += f": {error or fallback}"
+            if retry_after is not None:
+                detail += f" (Retry-After {retry_after.total_seconds():g}s)"
+        fields = {"response_status": code, "provider_id": provider_id, "retry_after": retry_after}
+        return _result(status, detail, started, response_body=body.decode("utf-8", errors="replace"), **fields)
+
+
+class TwilioProvider(_HttpSmsProvider):
+    """Twilio Programmable Messaging: ``POST {base_url}/2010-04-01/Accounts/{sid}/Messages.json``.
+
+    Form fields ``To``, ``From`` (``MessagingServiceSid`` for an ``MG...`` sender), ``Body`` and
+    ``StatusCallback`` when given; HTTP Basic auth with the account SID and auth token. 201 with the
+    message ``sid`` is sent. Twilio's error ``code`` and ``message`` go into the detail (e.g. 21211,
+    invalid 'To'); error 21611 (the sender's queue is full) is transient although sent with a 400.
+
+    Idempotency: Twilio's Messages API takes no idempotency key, so none is sent. The engine's outbox
+    makes one send per run step, but a crash (or a response timeout) after Twilio accepted the text
+    and before the result was recorded leads to a retry that sends it again.
+    """
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str = "https://api.twilio.com",
+        client: httpx.Client | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        user_agent: str = "storeflow/0.1",
+    ) -> None:
+        if not account_sid or not auth_token or not from_number:
+            raise ConfigError("Twilio needs an account SID, an auth token and a sender (from number)")
+        if not _is_http_url(base_url):
+            raise ConfigError(f"the Twilio base URL must be an absolute http(s) URL, got {base_url!r}")
+        super().__init__(client, timeout_s, user_agent)
+        self.from_number = from_number
+        self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{quote(account_sid, safe='')}/Messages.json"
+        self._authorization = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+
+    def _build(self, sms: SmsRequest) -> _Request:
+        sender = sms.sender or self.from_number
+        form = {"To": sms.to, "Body": sms.text}
+        form["MessagingServiceSid" if _MESSAGING_SERVICE_SID.fullmatch(sender) else "From"] = sender
+        if sms.status_callback:
+            form["StatusCallback"] = sms.status_callback
+        headers = {"authorization": self._authorization, "content-type": "application/x-www-form-urlencoded"}
+        return _Request(self._url, headers, urlencode(form).encode("ascii"))
+
+    def _provider_id(self, data: Any) -> str | None:
+        sid = data.get("sid") if isinstance(data, dict) else None
+        return sid if isinstance(sid, str) and sid else None
+
+    def _error(self, data: Any) -> tuple[str | None, bool]:
+        if not isinstance(data, dict):
+            return None, False
+        code, message = data.get("code"), data.get("message")
+        parts = (f"Twilio error {code}" if code is not None else "", str(message)[:300] if message else "")
+        return ": ".join(filter(None, parts)) or None, isinstance(code, int) and code in TWILIO_TRANSIENT_CODES
+
+
+class HttpProvider(_HttpSmsProvider):
+    """A generic gateway: ``POST url`` with JSON ``{"to", "from", "text", "message_id"}`` (and
+    ``"status_callback"`` when given), ``Authorization: Bearer <token>`` and ``Idempotency-Key: <message
+    id>``, the same on every retry. A 2xx response's JSON ``id`` is the provider id; an error body's
+    ``error`` or ``message`` string goes into the detail."""
+
+    name = "http"
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        client: httpx.Client | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        user_agent: str = "storeflow/0.1",
+    ) -> None:
+        if not _is_http_url(url):
+            raise ConfigError(f"the sms HTTP provider URL must be an absolute http(s) URL, got {url!r}")
+        if not token or not _HEADER_VALUE.fullmatch(token):
+            raise ConfigError("the sms HTTP provider token must be non-empty printable ASCII")
+        super().__init__(client, timeout_s, user_agent)
+        self._url = url
+        self._authorization = f"Bearer {token}"
+
+    def _build(self, sms: SmsRequest) -> _Request:
+        body: dict[str, Any] = {"to": sms.to, "from": sms.sender, "text": sms.text, "message_id": sms.message_id}
+        if sms.status_callback:
+            body["status_callback"] = sms.status_callback
+        headers = {
+            "authorization": self._authorization,
+            "idempotency-key": sms.message_id,
+            "content-type": "application/json",
+        }
+        return _Request(self._url, headers, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+    def _provider_id(self, data: Any) -> str | None:
+        value = data.get("id") if isinstance(data, dict) else None
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            return None
+        return str(value)
+
+    def _error(self, data: Any) -> tuple[str | None, bool]:
+        if isinstance(data, dict):
+            for key in ("error", "message"):
+                if isinstance(data.get(key), str) and data[key]:
+                    return str(data[key])[:300], False
+        return None, False
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _targets(destination: Destination) -> list[tuple[httpx.URL, dict[str, Any]]]:
+    """One target per checked address (pinned), or the URL as is for an allow-listed host."""
+    if not destination.addresses:
+        return [(destination.url, {})]
+    extensions: dict[str, Any] = {}
+    if destination.scheme == "https" and not destination.host_is_ip:
+        extensions["sni_hostname"] = destination.host  # also the name the certificate is checked against
+    return [(destination.url.copy_with(host=ip), extensions) for ip in destination.addresses]
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
+                break
+    except httpx.HTTPError:
+        pass  # the status is what counts; keep what arrived
+    return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES]
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _is_http_url(value: object) -> bool:
+    try:
+        url = httpx.URL(value) if isinstance(value, str) else None
+    except httpx.InvalidURL:
+        return False
+    return url is not None and url.scheme in ("http", "https") and bool(url.host)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _missing(settings: Settings, *names: str) -> ConfigError:
+    unset = [n for n in names if not (_secret(v) if isinstance(v := getattr(settings, n), SecretStr) else v)]
+    listed = ", ".join(f"STOREFLOW_{name.upper()}" for name in unset)
+    return ConfigError(f"sms_provider={settings.sms_provider!r} needs {listed}")
+
+
+def _result(status: DeliveryStatus, detail: str, started: float, **fields: Any) -> DeliveryResult:
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    return DeliveryResult(status=status, detail=detail, duration_ms=duration_ms, **fields)

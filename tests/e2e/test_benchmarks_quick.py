@@ -1,0 +1,52 @@
+"""The benchmarks' quick mode, in process: every scenario runs and produces positive figures.
+
+How fast is not asserted (that is what BENCHMARKS.md is for); that the harness works, is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {"ingest", "ingest floor", "steps"}
+
+
+def run_quick(backend: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict[str, object]:
+    monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ lives at the repo root, beside src/
+    from benchmarks.__main__ import main
+
+    assert main(["--quick", "--backend", backend, "--json", str(out), *extra]) == 0
+    doc: dict[str, object] = json.loads(out.read_text())
+    return doc
+
+
+def check_figures(doc: dict[str, object], backend: str) -> None:
+    results = doc["results"]
+    assert isinstance(results, list)
+    assert {r["scenario"] for r in results} == SCENARIOS
+    for r in results:
+        assert r["backend"] == backend
+        assert r["count"] > 0 and r["seconds"] > 0 and r["per_second"] > 0, r
+    by_name = {r["scenario"]: r for r in results}
+    assert by_name["ingest"]["details"]["runs_started"] > 0
+    assert by_name["ingest"]["details"]["floor_ratio"] > 0
+    assert by_name["steps"]["count"] == by_name["steps"]["details"]["runs"] * 10
+    machine = doc["machine"]
+    assert isinstance(machine, dict) and machine["cores"] and machine["python"]
+
+
+def test_quick_benchmarks_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = run_quick("sqlite", tmp_path / "quick.json", monkeypatch)
+    check_figures(doc, "sqlite")
+    assert doc["backends"]["sqlite"]["version"]  # type: ignore[index]
+
+
+def test_quick_benchmarks_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pg_url applies the suite's rules (skip without PostgreSQL, fail under CI=true); the benchmark
+    # replaces its search_path with schemas of its own, dropped afterwards.
+    doc = run_quick("postgres", tmp_path / "quick.json", monkeypatch, "--postgres-url", pg_url)
+    check_figures(doc, "postgres")
+    assert doc["backends"]["postgres"]["version"]  # type: ignore[index]
