@@ -31,9 +31,9 @@ from storeflow.service.messages import MessageService
 from storeflow.service.views import Views
 from storeflow.settings import Settings
 from storeflow.signing import Signer
-from storeflow.store.sql.messages_ops import new_secret
 from storeflow.store.base import Store
 from storeflow.store.factory import open_store
+from storeflow.store.sql.messages_ops import new_secret
 
 log = logging.getLogger("storeflow")
 

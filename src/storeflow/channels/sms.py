@@ -1,23 +1,18 @@
 """The SMS channel: one text per outbound message, through a provider (Twilio or a generic HTTP gateway).
 
-Payload (``to`` and ``text`` required; unknown keys are refused)::
-
-    {"to": "+5511987654321", "from": "+15005550006" | "ACME" | None, "text": "Your order shipped",
-     "status_callback": "https://..." | None}
-
-``to`` is normalized to E.164 by :func:`storeflow.model.profiles.normalize_phone` (a number without
-country code is read in the channel's default region); an invalid number is a permanent failure and
-nothing is sent. ``from`` falls back to the channel's ``default_from``, then to the provider's own
-sender. Every result detail ends with ``segments=N, encoding=GSM-7|UCS-2`` (see
-:func:`storeflow.channels.sms_segments.count_segments`).
+Payload (``to`` and ``text`` required, unknown keys refused): ``{"to": "+5511987654321", "from": str |
+None, "text": str, "status_callback": "https://..." | None}``. ``to`` is normalized to E.164 by
+:func:`~storeflow.model.profiles.normalize_phone` in the channel's default region (an invalid number is
+a permanent failure and nothing is sent); ``from`` falls back to ``default_from``, then to the
+provider's sender. Every result detail ends with ``segments=N, encoding=GSM-7|UCS-2``.
 
 The provider URL passes :mod:`storeflow.channels.netguard` on every attempt and the request goes to a
 checked address (Host header and TLS server name kept), as for webhooks. Redirects are not followed.
 
-Duplicates: the engine's outbox sends each run step once and the message id is the same on every
-attempt. The generic provider receives it as ``Idempotency-Key``; Twilio's Messages API has no
-idempotency key, so a crash or a response timeout after Twilio accepted a text but before the result
-was recorded makes the retry send it a second time.
+Duplicates: the outbox sends each run step once, with the same message id on every attempt. The
+generic provider gets it as ``Idempotency-Key``; Twilio's Messages API has no idempotency key, so a
+crash or response timeout after Twilio accepted a text but before the result was recorded makes the
+retry send it again.
 """
 
 from __future__ import annotations
@@ -50,6 +45,7 @@ if TYPE_CHECKING:
     from storeflow.settings import Settings
 
 DEFAULT_TIMEOUT_S = 10.0
+USER_AGENT = "storeflow/0.1"
 MAX_RESPONSE_READ_BYTES = 64 * 1024  # Twilio echoes the text back; a long UCS-2 text is several KB
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 TWILIO_TRANSIENT_CODES = frozenset({21611})  # sent with HTTP 400, but only means "sender queue full"
@@ -89,15 +85,9 @@ class SmsChannel:
     name: str = "sms"
 
     def __init__(
-        self,
-        provider: SmsProvider,
-        *,
-        default_from: str | None,
-        allow_private: bool = False,
-        allowed_hosts: Collection[str] = (),
-        default_region: str = "US",
-        resolver: Resolver = socket.getaddrinfo,
-    ) -> None:
+        self, provider: SmsProvider, *, default_from: str | None, allow_private: bool = False,
+        allowed_hosts: Collection[str] = (), default_region: str = "US", resolver: Resolver = socket.getaddrinfo,
+    ) -> None:  # fmt: skip
         self.provider = provider
         self._default_from = default_from or None
         self._default_region = default_region
@@ -126,12 +116,9 @@ class SmsChannel:
                 raise _missing(settings, "sms_http_url", "sms_http_token")
             provider = HttpProvider(url, bearer, client=client)
         return cls(
-            provider,
-            default_from=settings.sms_from,
-            allow_private=settings.webhook_allow_private,
-            allowed_hosts=settings.webhook_allowed_hosts,
-            default_region=settings.default_phone_region,
-        )
+            provider, default_from=settings.sms_from, allow_private=settings.webhook_allow_private,
+            allowed_hosts=settings.webhook_allowed_hosts, default_region=settings.default_phone_region,
+        )  # fmt: skip
 
     def close(self) -> None:
         self.provider.close()
@@ -179,13 +166,6 @@ class SmsChannel:
 # -- providers -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Request:
-    url: str
-    headers: dict[str, str]
-    content: bytes
-
-
 class _HttpSmsProvider(abc.ABC):
     """One POST per text to a netguard-checked address; subclasses build it and read the answer.
 
@@ -194,12 +174,13 @@ class _HttpSmsProvider(abc.ABC):
     """
 
     name: str
+    _id_key: str  # the message id's key in a success body
 
-    def __init__(self, client: httpx.Client | None, timeout_s: float, user_agent: str) -> None:
+    def __init__(self, url: str, client: httpx.Client | None, timeout_s: float) -> None:
         if not 0 < timeout_s <= 300:
             raise ConfigError(f"sms provider timeout must be in (0, 300] seconds, got {timeout_s!r}")
+        self._url = url
         self._timeout_s = timeout_s
-        self._user_agent = user_agent
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
 
@@ -208,11 +189,8 @@ class _HttpSmsProvider(abc.ABC):
             self._client.close()
 
     @abc.abstractmethod
-    def _build(self, sms: SmsRequest) -> _Request: ...
-
-    @abc.abstractmethod
-    def _provider_id(self, data: Any) -> str | None:
-        """The provider's message id from a success body (parsed JSON, None if not JSON)."""
+    def _build(self, sms: SmsRequest) -> tuple[dict[str, str], bytes]:
+        """Headers and body of the request."""
 
     @abc.abstractmethod
     def _error(self, data: Any) -> tuple[str | None, bool]:
@@ -220,15 +198,15 @@ class _HttpSmsProvider(abc.ABC):
 
     def submit(self, sms: SmsRequest, guard: Guard, now: datetime) -> DeliveryResult:
         started = time.perf_counter()
-        request = self._build(sms)
+        own_headers, content = self._build(sms)
         try:
-            destination = guard(request.url)
+            destination = guard(self._url)
         except BlockedDestinationError as exc:
             return _result("permanent_failure", str(exc), started)
         except DeliveryError as exc:
             return _result("transient_failure", str(exc), started)
         where = destination.netloc
-        headers = {"user-agent": self._user_agent, "accept": "application/json", **request.headers}
+        headers = {"user-agent": USER_AGENT, "accept": "application/json", **own_headers}
         if destination.addresses:  # pinned to a checked address: keep the name, never reuse the connection
             headers |= {"host": where, "connection": "close"}
         deadline = started + self._timeout_s
@@ -239,7 +217,7 @@ class _HttpSmsProvider(abc.ABC):
                 break
             timeout = httpx.Timeout(remaining)
             req = self._client.build_request(
-                "POST", url, headers=headers, content=request.content, timeout=timeout, extensions=extensions
+                "POST", url, headers=headers, content=content, timeout=timeout, extensions=extensions
             )
             try:
                 response = self._client.send(req, stream=True, follow_redirects=False)
@@ -255,11 +233,17 @@ class _HttpSmsProvider(abc.ABC):
                 return _result("permanent_failure", f"request to {where} refused by the HTTP client: {exc}", started)
             except httpx.HTTPError as exc:
                 return _result("transient_failure", f"{type(exc).__name__} talking to {where}: {exc}", started)
+            body = b""
             try:
-                body = _read_capped(response, deadline)
+                for chunk in response.iter_raw():  # capped: stop at the size limit or the deadline
+                    body += chunk
+                    if len(body) >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
+                        break
+            except httpx.HTTPError:
+                pass  # the status is what counts; keep what arrived
             finally:
                 response.close()
-            return self._classify(response, body, where, now, started)
+            return self._classify(response, body[:MAX_RESPONSE_READ_BYTES], where, now, started)
         why = f"could not connect to {where}: {last_error}" if last_error else f"timed out connecting to {where}"
         return _result("transient_failure", why, started)
 
@@ -274,7 +258,9 @@ class _HttpSmsProvider(abc.ABC):
         retry_after: timedelta | None = None
         if 200 <= code < 300:
             status = "sent"
-            provider_id = self._provider_id(data)
+            value = data.get(self._id_key) if isinstance(data, dict) else None
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                provider_id = str(value)
             if provider_id is None:
                 detail += ": accepted, but the response carried no message id"
         elif 300 <= code < 400:
@@ -289,8 +275,9 @@ class _HttpSmsProvider(abc.ABC):
             detail += f": {error or fallback}"
             if retry_after is not None:
                 detail += f" (Retry-After {retry_after.total_seconds():g}s)"
-        fields = {"response_status": code, "provider_id": provider_id, "retry_after": retry_after}
-        return _result(status, detail, started, response_body=body.decode("utf-8", errors="replace"), **fields)
+        text = body.decode("utf-8", errors="replace")
+        return _result(status, detail, started, response_status=code, response_body=text, provider_id=provider_id,
+                       retry_after=retry_after)  # fmt: skip
 
 
 class TwilioProvider(_HttpSmsProvider):
@@ -301,45 +288,35 @@ class TwilioProvider(_HttpSmsProvider):
     message ``sid`` is sent. Twilio's error ``code`` and ``message`` go into the detail (e.g. 21211,
     invalid 'To'); error 21611 (the sender's queue is full) is transient although sent with a 400.
 
-    Idempotency: Twilio's Messages API takes no idempotency key, so none is sent. The engine's outbox
-    makes one send per run step, but a crash (or a response timeout) after Twilio accepted the text
-    and before the result was recorded leads to a retry that sends it again.
+    Idempotency: Twilio's Messages API takes no idempotency key, so none is sent. The outbox makes one
+    send per run step, but a crash or response timeout after Twilio accepted the text and before the
+    result was recorded leads to a retry that sends it again.
     """
 
     name = "twilio"
+    _id_key = "sid"
 
     def __init__(
-        self,
-        account_sid: str,
-        auth_token: str,
-        from_number: str,
-        base_url: str = "https://api.twilio.com",
-        client: httpx.Client | None = None,
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        user_agent: str = "storeflow/0.1",
-    ) -> None:
+        self, account_sid: str, auth_token: str, from_number: str, base_url: str = "https://api.twilio.com",
+        client: httpx.Client | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:  # fmt: skip
         if not account_sid or not auth_token or not from_number:
             raise ConfigError("Twilio needs an account SID, an auth token and a sender (from number)")
         if not _is_http_url(base_url):
             raise ConfigError(f"the Twilio base URL must be an absolute http(s) URL, got {base_url!r}")
-        super().__init__(client, timeout_s, user_agent)
+        path = f"/2010-04-01/Accounts/{quote(account_sid, safe='')}/Messages.json"
+        super().__init__(base_url.rstrip("/") + path, client, timeout_s)
         self.from_number = from_number
-        self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{quote(account_sid, safe='')}/Messages.json"
         self._authorization = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
 
-    def _build(self, sms: SmsRequest) -> _Request:
+    def _build(self, sms: SmsRequest) -> tuple[dict[str, str], bytes]:
         sender = sms.sender or self.from_number
         form = {"To": sms.to, "Body": sms.text}
         form["MessagingServiceSid" if _MESSAGING_SERVICE_SID.fullmatch(sender) else "From"] = sender
         if sms.status_callback:
             form["StatusCallback"] = sms.status_callback
         headers = {"authorization": self._authorization, "content-type": "application/x-www-form-urlencoded"}
-        return _Request(self._url, headers, urlencode(form).encode("ascii"))
-
-    def _provider_id(self, data: Any) -> str | None:
-        sid = data.get("sid") if isinstance(data, dict) else None
-        return sid if isinstance(sid, str) and sid else None
+        return headers, urlencode(form).encode("ascii")
 
     def _error(self, data: Any) -> tuple[str | None, bool]:
         if not isinstance(data, dict):
@@ -356,40 +333,24 @@ class HttpProvider(_HttpSmsProvider):
     ``error`` or ``message`` string goes into the detail."""
 
     name = "http"
+    _id_key = "id"
 
     def __init__(
-        self,
-        url: str,
-        token: str,
-        client: httpx.Client | None = None,
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        user_agent: str = "storeflow/0.1",
+        self, url: str, token: str, client: httpx.Client | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
     ) -> None:
         if not _is_http_url(url):
             raise ConfigError(f"the sms HTTP provider URL must be an absolute http(s) URL, got {url!r}")
         if not token or not _HEADER_VALUE.fullmatch(token):
             raise ConfigError("the sms HTTP provider token must be non-empty printable ASCII")
-        super().__init__(client, timeout_s, user_agent)
-        self._url = url
+        super().__init__(url, client, timeout_s)
         self._authorization = f"Bearer {token}"
 
-    def _build(self, sms: SmsRequest) -> _Request:
+    def _build(self, sms: SmsRequest) -> tuple[dict[str, str], bytes]:
         body: dict[str, Any] = {"to": sms.to, "from": sms.sender, "text": sms.text, "message_id": sms.message_id}
         if sms.status_callback:
             body["status_callback"] = sms.status_callback
-        headers = {
-            "authorization": self._authorization,
-            "idempotency-key": sms.message_id,
-            "content-type": "application/json",
-        }
-        return _Request(self._url, headers, json.dumps(body, ensure_ascii=False).encode("utf-8"))
-
-    def _provider_id(self, data: Any) -> str | None:
-        value = data.get("id") if isinstance(data, dict) else None
-        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-            return None
-        return str(value)
+        headers = {"authorization": self._authorization, "idempotency-key": sms.message_id}
+        return headers | {"content-type": "application/json"}, json.dumps(body, ensure_ascii=False).encode()
 
     def _error(self, data: Any) -> tuple[str | None, bool]:
         if isinstance(data, dict):
@@ -410,20 +371,6 @@ def _targets(destination: Destination) -> list[tuple[httpx.URL, dict[str, Any]]]
     if destination.scheme == "https" and not destination.host_is_ip:
         extensions["sni_hostname"] = destination.host  # also the name the certificate is checked against
     return [(destination.url.copy_with(host=ip), extensions) for ip in destination.addresses]
-
-
-def _read_capped(response: httpx.Response, deadline: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
-                break
-    except httpx.HTTPError:
-        pass  # the status is what counts; keep what arrived
-    return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES]
 
 
 def _json(body: bytes) -> Any:

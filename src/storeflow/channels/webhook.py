@@ -81,6 +81,7 @@ class _Prepared:
 
 class WebhookChannel:
     name: str = "webhook"
+    idempotent: bool = True  # webhook-id is stable across attempts (Standard Webhooks)
 
     def __init__(
         self,

@@ -1,16 +1,18 @@
 """The outbox dispatcher: delivers committed messages through their channel, records every
 attempt, retries transient failures with backoff, and never retries a permanent one.
 
-Messages are leased, not locked, while they are sent: a worker that dies mid-send leaves a lease
-that runs out, and the message is sent again with the same idempotency key (webhook-id), so the
-receiver can deduplicate.
+Messages are leased, not locked, while they are sent. A worker that dies mid-send leaves a lease
+that runs out. On an idempotent channel (``channel.idempotent``: webhooks carry a stable
+``webhook-id``, the HTTP SMS provider an ``Idempotency-Key``) the message is sent again with the
+same key and the receiver deduplicates. On a channel without one (SMTP, Twilio) it is not re-sent:
+it is marked failed as "delivery state unknown", so no message ever goes out twice.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from storeflow.channels.base import ChannelRegistry, DeliveryResult, OutboundMessage
@@ -41,6 +43,14 @@ class Dispatcher:
         return len(rows)
 
     def _deliver(self, row: dict[str, Any]) -> bool:
+        if row["status"] == "sending" and not self._idempotent(row["channel"]):
+            # A worker died mid-send. Without an idempotency key at the provider a re-send could
+            # duplicate the message, so it is not re-sent: the record says what is known.
+            with self.store.transaction() as tx:
+                tx.finish_message(row["id"], self.clock.now(), status="failed",
+                                  error="delivery state unknown: a worker stopped during the send; "
+                                        "not re-sent, to avoid a duplicate")
+            return False
         msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
                               attempt=int(row["attempts"]))
         started = self.clock.now()
@@ -60,7 +70,7 @@ class Dispatcher:
             if result.ok:
                 tx.finish_message(row["id"], now, status="sent", provider_id=result.provider_id)
                 return True
-            elif self.policy.should_retry(result, msg.attempt):
+            if self.policy.should_retry(result, msg.attempt):
                 delay = self.policy.next_delay(result, msg.attempt, msg.id)
                 tx.finish_message(row["id"], now, status="pending", error=result.detail,
                                   next_attempt_at=now + delay)
@@ -69,6 +79,12 @@ class Dispatcher:
                     f"{result.detail} (gave up after {msg.attempt} attempts)"
                 tx.finish_message(row["id"], now, status="failed", error=why)
         return False
+
+    def _idempotent(self, channel: str) -> bool:
+        try:
+            return bool(getattr(self.channels.get(channel), "idempotent", False))
+        except NotFoundError:
+            return False
 
     def next_at(self) -> Any:
         with self.store.transaction() as tx:

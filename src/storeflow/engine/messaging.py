@@ -60,7 +60,8 @@ def _gate(kind: str, consent: str | None, channel: str, suppression: str | None,
           opt_in_required: bool) -> tuple[str, str | None]:
     """(status, reason) before sending: pending, skipped (consent) or suppressed."""
     if suppression == "bounced" or (suppression == "complained" and kind == "marketing"):
-        return "suppressed", f"{channel} address suppressed after a {'bounce' if suppression == 'bounced' else 'complaint'}"
+        cause = "bounce" if suppression == "bounced" else "complaint"
+        return "suppressed", f"{channel} address suppressed after a {cause}"
     if channel == "sms" and consent == "unsubscribed":
         return "skipped", "unsubscribed from sms (STOP)"
     if kind == "marketing":
@@ -72,8 +73,6 @@ def _gate(kind: str, consent: str | None, channel: str, suppression: str | None,
 
 
 def plan_email(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
-    from storeflow.channels.tracking import add_utm, insert_pixel, pixel_tag, rewrite_links
-
     m: Messaging | None = ctx.messaging
     if m is None:
         raise PermanentActionError("email is not configured in this engine")
@@ -90,35 +89,45 @@ def plan_email(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
                            m.settings.email_marketing_requires_opt_in)
     payload: dict[str, Any] = {"to": to, "kind": params.kind}
     if status == "pending":
-        subject = _render(params.subject, context, html=False) or ""
-        text = _render(params.text, context, html=False)
-        html = _render(params.html, context, html=True)
-        if html and params.track_clicks:
-            utm = {"utm_source": "storeflow", "utm_medium": "email", "utm_campaign": ctx.flow_id,
-                   "utm_content": ctx.step_key}
-
-            def track(url: str) -> str:
-                if url.startswith(unsubscribe):
-                    return url
-                target = add_utm(url, utm) if params.utm else url
-                return m.link("t/c", "click", {"m": msg_id, "u": target})
-
-            html = rewrite_links(html, track)
-        if html and params.track_opens:
-            html = insert_pixel(html, pixel_tag(m.link("t/o", "open", {"m": msg_id})))
-        headers = {"X-Storeflow-Message": msg_id}
-        if params.kind == "marketing":
-            headers["List-Unsubscribe"] = f"<{unsubscribe}>"
-            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        domain = (getattr(params, "from_", None) or m.settings.email_from).rsplit("@", 1)[-1].strip(">") or "storeflow"
-        payload.update({"from": getattr(params, "from_", None) or m.settings.email_from, "reply_to": params.reply_to,
-                        "subject": subject, "html": html, "text": text, "headers": headers,
-                        "message_id": f"<{msg_id}@{quote(domain, safe='.-')}>"})
+        try:
+            payload.update(_email_content(params, ctx, m, context, msg_id, unsubscribe))
+        except PermanentActionError as exc:  # a template failed (e.g. the sandbox refused it)
+            status, reason = "failed", str(exc)
     send = Send("email", ctx.idempotency_key, payload, ctx.run_id, ctx.step_key, message_id=msg_id, status=status,
                 reason=reason, kind=params.kind, address=to, profile_id=ctx.profile_id, flow_id=ctx.flow_id,
                 flow_version=ctx.flow_version)
     return [send], {"channel": "email", "to": to, "message_key": ctx.idempotency_key, "message_status": status,
                     **({"why": reason} if reason else {})}
+
+
+def _email_content(params: Any, ctx: Any, m: Messaging, context: Any, msg_id: str,
+                   unsubscribe: str) -> dict[str, Any]:
+    from storeflow.channels.tracking import add_utm, insert_pixel, pixel_tag, rewrite_links
+
+    subject = _render(params.subject, context, html=False) or ""
+    text = _render(params.text, context, html=False)
+    html = _render(params.html, context, html=True)
+    if html and params.track_clicks:
+        utm = {"utm_source": "storeflow", "utm_medium": "email", "utm_campaign": ctx.flow_id,
+               "utm_content": ctx.step_key}
+
+        def track(url: str) -> str:
+            if url.startswith(unsubscribe):
+                return url
+            target = add_utm(url, utm) if params.utm else url
+            return m.link("t/c", "click", {"m": msg_id, "u": target})
+
+        html = rewrite_links(html, track)
+    if html and params.track_opens:
+        html = insert_pixel(html, pixel_tag(m.link("t/o", "open", {"m": msg_id})))
+    headers = {"X-Storeflow-Message": msg_id}
+    if params.kind == "marketing":
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    sender = getattr(params, "from_", None) or m.settings.email_from
+    domain = sender.rsplit("@", 1)[-1].strip(">") or "storeflow"
+    return {"from": sender, "reply_to": params.reply_to, "subject": subject, "html": html, "text": text,
+            "headers": headers, "message_id": f"<{msg_id}@{quote(domain, safe='.-')}>"}
 
 
 def plan_sms(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
@@ -145,7 +154,11 @@ def plan_sms(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
     payload: dict[str, Any] = {"to": to, "kind": params.kind}
     segments = None
     if status == "pending":
-        text = _render(params.text, context, html=False) or ""
+        try:
+            text = _render(params.text, context, html=False) or ""
+        except PermanentActionError as exc:
+            status, reason, text = "failed", str(exc), ""
+    if status == "pending":
         segments = count_segments(text).segments
         payload.update({"from": m.settings.sms_from, "text": text,
                         "status_callback": f"{m.settings.public_url.rstrip('/')}/hooks/sms/status"})

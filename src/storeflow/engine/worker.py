@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from storeflow.clock import Clock
 from storeflow.engine.effects import Effect, apply_effects
 from storeflow.engine.flowset import FlowSet
+from storeflow.engine.messaging import Messaging
 from storeflow.engine.records import RecordLoader, StoreHistory
 from storeflow.engine.runner import Outcome, RunState, StepLog, advance
 from storeflow.errors import (
@@ -26,7 +27,6 @@ from storeflow.errors import (
     TransientActionError,
     ValidationError,
 )
-from storeflow.engine.messaging import Messaging
 from storeflow.flows import HistoryPort
 from storeflow.settings import Settings
 from storeflow.signing import Signer

@@ -87,7 +87,8 @@ class MessageService:
             row = tx.get_message(message_id) if message_id else (
                 tx.message_by_provider_id(provider_id) if provider_id else None)
             if row is None:
-                raise NotFoundError(f"no message with {'id ' + str(message_id) if message_id else 'provider id ' + str(provider_id)}")
+                which = f"id {message_id}" if message_id else f"provider id {provider_id}"
+                raise NotFoundError(f"no message with {which}")
             values: dict[str, Any] = {"updated_at": now}
             if event == "delivered":
                 values.update(status="delivered", delivered_at=now)

@@ -1,0 +1,366 @@
+"""Message templates: Jinja2 in its sandbox, checked when a flow is validated, rendered per run.
+
+Templates can use only the variables in :data:`TEMPLATE_ROOTS`, Jinja's built-in filters and tests,
+and the storeflow filters (money, number, percent, date, datetime; see ``formatting``)::
+
+    problems = check_template("Hi {{ profile.first_name or 'there' }}")   # [] when fine
+    context = build_context(record, locale="en_US", timezone="UTC", currency="USD",
+                            flow={"id": "welcome", "name": "Welcome"}, links={"unsubscribe": url})
+    html = render(source, context, autoescape=True, part="html")           # TemplateError on failure
+
+Rendering runs in Jinja's immutable sandbox: internal attributes (``__class__``, ``mro`` ...) raise
+a SecurityError, records cannot be changed, ``**`` and ``*`` cannot build huge values, the output
+is capped at :data:`MAX_OUTPUT` characters, and every failure becomes a :class:`TemplateError`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Final, NoReturn
+
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from storeflow.errors import PermanentActionError
+from storeflow.flows.formatting import FILTERS, FORMAT_KEY, formatting_for
+from storeflow.flows.paths import SHORTHAND_ROOTS
+from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean
+
+TEMPLATE_ROOTS: Final[tuple[str, ...]] = (
+    "profile",
+    "event",
+    "order",
+    "cart",
+    "product",
+    "run",
+    "flow",
+    "store",
+    "links",
+)
+"""The only variables a template may use."""
+
+MAX_OUTPUT: Final = 1_000_000
+"""Characters a render may produce before it is stopped."""
+
+MAX_SIZE: Final = 100_000
+"""Largest text or list that ``*`` may build in a template."""
+
+_MAX_POWER_BITS: Final = 4096
+_JINJA_GLOBALS: Final = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
+_ATTRIBUTE_FILTERS: Final = frozenset({"attr", "selectattr", "rejectattr"})
+_INCLUDES: Final = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
+class TemplateError(PermanentActionError):
+    """A template failed to render; it would fail the same way on a retry.
+
+    ``part`` names the template (subject, html, text, ...), ``reason`` what went wrong.
+    """
+
+    def __init__(self, part: str, reason: str) -> None:
+        self.part = part
+        self.reason = reason
+        super().__init__(f"the {part} template failed: {reason}")
+
+
+def _too_big(operator_name: str, left: Any, right: Any) -> str | None:
+    if operator_name == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            if abs(left).bit_length() * right > _MAX_POWER_BITS:
+                return "the result of ** would be too large"
+        return None
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | Sequence) and isinstance(times, int) and len(seq) * times > MAX_SIZE:
+            return f"the result of * would be longer than {MAX_SIZE}"
+    return None
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with storeflow's limits: unsafe attributes raise at once (instead of rendering as
+    an empty text), and ``*`` / ``**`` cannot build huge values (nor be folded at compile time)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        problem = _too_big(operator, left, right)
+        if problem is not None:
+            raise SecurityError(problem)
+        return super().call_binop(context, operator, left, right)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> NoReturn:
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _environment(*, autoescape: bool) -> _Sandbox:
+    env = _Sandbox(
+        autoescape=autoescape,
+        undefined=ChainableUndefined,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals.clear()  # only the roots: no range, cycler, joiner, lipsum, namespace, dict
+    env.filters.update(FILTERS)
+    return env
+
+
+_TEXT_ENV: Final = _environment(autoescape=False)
+_HTML_ENV: Final = _environment(autoescape=True)
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str, autoescape: bool) -> Template:
+    return (_HTML_ENV if autoescape else _TEXT_ENV).from_string(source)
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def _where(node: nodes.Node, multiline: bool) -> str:
+    return f" on line {node.lineno}" if multiline and node.lineno else ""
+
+
+def _unsafe_name(name: str) -> bool:
+    return any(part.startswith("_") for part in name.split("."))
+
+
+def _unsafe_attribute(name: str, node: nodes.Node, multiline: bool) -> tuple[str, str | None]:
+    return (
+        f'"{name}" cannot be used in a template{_where(node, multiline)}',
+        "names starting with _ are internal; use the record's fields, e.g. profile.first_name",
+    )
+
+
+def _unknown_variable(name: str, node: nodes.Node, multiline: bool) -> tuple[str, str | None]:
+    message = f'unknown variable "{name}"{_where(node, multiline)}'
+    hint = did_you_mean(name, TEMPLATE_ROOTS, cutoff=0.6)
+    if hint is None and name in _JINJA_GLOBALS:
+        hint = f"Jinja's {name} is not available in storeflow templates"
+    if hint is None:
+        roots = ", ".join(TEMPLATE_ROOTS)
+        hint = f'variables start with one of {roots}; e.g. profile.{name} for the profile property "{name}"'
+    return message, hint
+
+
+def _const_texts(node: nodes.Filter | nodes.Test) -> Iterator[str]:
+    if node.name in _ATTRIBUTE_FILTERS and node.args and isinstance(node.args[0], nodes.Const):
+        yield str(node.args[0].value)
+    for keyword in node.kwargs:
+        if keyword.key == "attribute" and isinstance(keyword.value, nodes.Const):
+            yield str(keyword.value.value)
+
+
+def _walk(ast: nodes.Template, multiline: bool) -> list[tuple[int, str, str | None]]:
+    env = _TEXT_ENV
+    undeclared = meta.find_undeclared_variables(ast) - set(TEMPLATE_ROOTS)
+    found: list[tuple[int, str, str | None]] = []
+    reported: set[str] = set()
+    for node in ast.find_all(nodes.Node):
+        line = node.lineno or 0
+        problem: tuple[str, str | None] | None = None
+        if isinstance(node, nodes.Name) and node.name in undeclared and node.name not in reported:
+            reported.add(node.name)
+            problem = _unknown_variable(node.name, node, multiline)
+        elif isinstance(node, nodes.Getattr) and _unsafe_name(node.attr):
+            problem = _unsafe_attribute(node.attr, node, multiline)
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and _unsafe_name(node.arg.value)
+        ):
+            problem = _unsafe_attribute(node.arg.value, node, multiline)
+        elif isinstance(node, nodes.Filter | nodes.Test):
+            kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+            if node.name not in known:
+                hint = did_you_mean(node.name, known, cutoff=0.6) or f"see the {kind}s in docs/flows.md"
+                problem = (f'unknown {kind} "{node.name}"{_where(node, multiline)}', hint)
+            else:
+                unsafe = next((text for text in _const_texts(node) if _unsafe_name(text)), None)
+                if unsafe is not None:
+                    problem = _unsafe_attribute(unsafe, node, multiline)
+        elif isinstance(node, _INCLUDES):
+            problem = (
+                f"templates cannot include, import or extend other templates{_where(node, multiline)}",
+                "write the whole message in this template",
+            )
+        if problem is not None:
+            found.append((line, *problem))
+    return found
+
+
+@lru_cache(maxsize=512)
+def _check(source: str) -> tuple[tuple[str, str | None], ...]:
+    multiline = "\n" in source.strip()
+    try:
+        ast = _TEXT_ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        where = f" on line {exc.lineno}" if multiline and exc.lineno else ""
+        message = exc.message or "invalid template"
+        hint = "write variables as {{ profile.first_name }} and tags as {% if ... %} ... {% endif %}"
+        return ((f"template syntax error{where}: {message[:1].lower()}{message[1:]}", hint),)
+    found = _walk(ast, multiline)
+    if not found:
+        try:
+            _compile(source, False)
+        except TemplateSyntaxError as exc:  # compile-time checks, e.g. assigning to a reserved name
+            message = exc.message or "invalid template"
+            return ((f"template error: {message[:1].lower()}{message[1:]}", None),)
+    return tuple((message, hint) for _, message, hint in sorted(found, key=operator.itemgetter(0)))
+
+
+def check_template(source: str) -> list[tuple[str, str | None]]:
+    """Every problem of a template as (message, hint); empty when the template is fine.
+
+    Reports syntax errors (with the template line), variables that are not in
+    :data:`TEMPLATE_ROOTS` (with a did-you-mean hint), unknown filters and tests, internal names
+    such as ``__class__``, and include/import/extends. Results are cached by source.
+    """
+    if not isinstance(source, str):
+        return [("a template must be text", None)]
+    return list(_check(source))
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def render(source: str, context: Mapping[str, Any], *, autoescape: bool, part: str = "template") -> str:
+    """Render ``source`` with ``context`` (from :func:`build_context`) in the sandbox.
+
+    ``autoescape=True`` for HTML bodies, False for subjects, plain text and SMS. ``part`` names the
+    template in errors. Raises :class:`TemplateError` for anything that goes wrong (syntax, a
+    sandbox violation, a filter given the wrong value, output over :data:`MAX_OUTPUT`), never
+    another exception.
+    """
+    try:
+        template = _compile(source, autoescape)
+        chunks: list[str] = []
+        size = 0
+        for chunk in template.generate(dict(context)):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateError(part, f"the output is longer than {MAX_OUTPUT} characters")
+            chunks.append(chunk)
+        return "".join(chunks)
+    except TemplateError:
+        raise
+    except SecurityError as exc:
+        raise TemplateError(part, f"not allowed: {exc}") from None
+    except TemplateSyntaxError as exc:
+        raise TemplateError(part, f"syntax error on line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:  # any runtime failure inside the template; the caller only sees TemplateError
+        reason = str(exc) or type(exc).__name__
+        raise TemplateError(part, reason[:500]) from exc
+
+
+# --- context ---------------------------------------------------------------------------------
+
+
+def view_of(value: Any) -> Any:
+    """``value`` made read-only for templates: mappings become :class:`RecordView`, lists tuples."""
+    if isinstance(value, RecordView):
+        return value
+    if isinstance(value, Mapping):
+        return RecordView(value)
+    if isinstance(value, list | tuple):
+        return tuple(view_of(item) for item in value)
+    return value
+
+
+class RecordView(Mapping[str, Any]):
+    """A read-only view of a record dict for templates.
+
+    ``view.key`` and ``view["key"]`` read the record's keys, and a key of the record shadows the
+    mapping's methods (``cart.items`` is the cart's items, not ``dict.items``). With ``shorthand``
+    (the profile and event records) a key that is not in the record is looked up in its
+    ``properties``, as in conditions: ``profile.first_name`` reads ``profile.properties.first_name``.
+    Nested mappings and lists are returned as views and tuples, so templates cannot change records.
+    """
+
+    __slots__ = ("_data", "_shorthand")
+
+    def __init__(self, data: Mapping[str, Any], *, shorthand: bool = False) -> None:
+        self._data = data
+        self._shorthand = shorthand
+
+    def _lookup(self, key: str) -> Any:
+        data = self._data
+        if key in data:
+            return view_of(data[key])
+        if self._shorthand:
+            props = data.get("properties")
+            if isinstance(props, Mapping) and key in props:
+                return view_of(props[key])
+        raise KeyError(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._lookup(key)
+
+    def __getattribute__(self, name: str) -> Any:
+        if not name.startswith("_"):
+            try:
+                return object.__getattribute__(self, "_lookup")(name)
+            except KeyError:
+                pass
+        return object.__getattribute__(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._data))
+
+
+def build_context(
+    record: Mapping[str, Any],
+    *,
+    locale: str,
+    timezone: str,
+    currency: str,
+    flow: Mapping[str, Any],
+    links: Mapping[str, str],
+) -> dict[str, Any]:
+    """The variables of a render: the run's records, ``flow``, ``store`` and ``links``.
+
+    ``record`` maps the roots event, profile, order, cart, product and run to record dicts (see
+    storeflow.engine.records); missing or None roots are left undefined, so
+    ``{{ profile.first_name or "there" }}`` works without a profile. ``locale``, ``timezone`` and
+    ``currency`` are the store's; the filters use the profile's locale and time zone when it has
+    valid ones, and the order's (else the cart's, else the store's) currency.
+    """
+    context: dict[str, Any] = {}
+    for root in FIELD_ROOTS:
+        value = record.get(root)
+        if isinstance(value, Mapping):
+            context[root] = RecordView(value, shorthand=root in SHORTHAND_ROOTS)
+    record_currency = next(
+        (
+            str(value["currency"])
+            for value in (record.get("order"), record.get("cart"))
+            if isinstance(value, Mapping) and value.get("currency")
+        ),
+        currency,
+    )
+    context["flow"] = RecordView(dict(flow))
+    context["store"] = RecordView({"locale": locale, "timezone": timezone, "currency": currency})
+    context["links"] = RecordView(dict(links))
+    profile = record.get("profile")
+    context[FORMAT_KEY] = formatting_for(
+        profile if isinstance(profile, Mapping) else None,
+        locale=locale,
+        timezone=timezone,
+        currency=record_currency,
+    )
+    return context
