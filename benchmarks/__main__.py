@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[yellow]skipping PostgreSQL: {problem}[/yellow]")
 
     chosen = args.scenario or list(SCENARIOS)
+    load_at_start = os.getloadavg()
     figures: list[Figure] = []
     backends: dict[str, dict[str, str]] = {}
     for target in targets:
@@ -73,11 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     print_table(console, figures, f"storeflow benchmarks ({'quick' if args.quick else 'full'} sizes)")
     if args.json:
         doc = document(figures, argv=argv, args={**vars(args), "json": str(args.json), "sizes": asdict(sizes)},
-                       backends=backends, skipped=skipped)
+                       backends=backends, skipped=skipped, load_at_start=load_at_start)
         write_json(doc, args.json)
         console.print(f"wrote {args.json}")
     return 0
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: temp files and PostgreSQL schemas are removed
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main())

@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cores": cores,
         "memory_gib": _memory_gib(),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_at_end": [round(x, 2) for x in os.getloadavg()],
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in ("storeflow", "sqlalchemy", "psycopg")},
@@ -95,11 +95,14 @@ def table(figures: list[Figure], title: str) -> Table:
 
 
 def document(figures: list[Figure], *, argv: list[str], args: dict[str, Any],
-             backends: dict[str, dict[str, str]], skipped: dict[str, str]) -> dict[str, Any]:
+             backends: dict[str, dict[str, str]], skipped: dict[str, str],
+             load_at_start: tuple[float, float, float]) -> dict[str, Any]:
+    """The JSON document; ``machine.load_at_end`` is taken at the end, ``load_at_start`` before the
+    first scenario (other work on the machine shows there, and skews wall-clock figures)."""
     return {
         "command": " ".join(["python -m benchmarks", *argv]),
         "args": args,
-        "machine": machine(),
+        "machine": {**machine(), "load_at_start": [round(x, 2) for x in load_at_start]},
         "backends": backends,
         "skipped": skipped,
         "results": [f.as_json() for f in figures],

@@ -52,11 +52,25 @@ class DrainStats:
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:
+    """Webhook, email (SMTP), Slack and, when a provider is configured, SMS."""
+    from storeflow.channels.email import EmailChannel
+    from storeflow.channels.slack import SlackChannel
+    from storeflow.channels.sms import SmsChannel
+    from storeflow.channels.smtp_pool import SmtpConfig
+
     secrets = {name: s.get_secret_value() for name, s in settings.webhook_secrets.items()}
     default = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    webhook = WebhookChannel(secrets, default, allow_private=settings.webhook_allow_private,
-                             allowed_hosts=settings.webhook_allowed_hosts)
-    return ChannelRegistry([webhook])
+    channels: list[Any] = [
+        WebhookChannel(secrets, default, allow_private=settings.webhook_allow_private,
+                       allowed_hosts=settings.webhook_allowed_hosts),
+        EmailChannel(SmtpConfig.from_settings(settings), default_from=settings.email_from),
+        SlackChannel(settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None,
+                     allow_private=settings.webhook_allow_private, allowed_hosts=settings.webhook_allowed_hosts),
+    ]
+    sms = SmsChannel.from_settings(settings)
+    if sms is not None:
+        channels.append(sms)
+    return ChannelRegistry(channels)
 
 
 class Storeflow:
@@ -81,6 +95,8 @@ class Storeflow:
         self.channels = channels or default_channels(self.settings)
         self.dispatcher = Dispatcher(self.store, self.clock, self.channels, policy=retry_policy,
                                      lease=timedelta(seconds=self.settings.outbox_lease_s),
+                                     batch_size=self.settings.dispatch_batch_size,
+                                     concurrency=self.settings.dispatch_concurrency,
                                      on_events=lambda evs: self.ingest(evs, source="storeflow"))
         self.flows = FlowService(self.store, self.clock, self.flowset, tz)
         self.keys = KeyService(self.store, self.clock)
@@ -200,6 +216,7 @@ class Storeflow:
         self._wake.set()
 
     def close(self) -> None:
+        self.dispatcher.close()
         for channel in self.channels:
             close = getattr(channel, "close", None)
             if close:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     sms_http_url: str | None = None
     sms_http_token: SecretStr | None = None
 
+    dispatch_batch_size: int = 100
+    dispatch_concurrency: int = 4
     worker_batch_size: int = 200
     worker_poll_interval_s: float = 0.25
     step_max_attempts: int = 5

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
 import re
 import smtplib
 import ssl
@@ -32,7 +33,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address, HeaderRegistry
+from email.errors import NonASCIILocalPartDefect
+from email.headerregistry import Address, AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
@@ -56,10 +58,30 @@ _MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII, no '<', '>'
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _MAX_HEADER_LINE = 998
 _FOLD_AT = 78
+
+
+class _HeaderClasses(HeaderRegistry):
+    """A HeaderRegistry that reuses header classes: the stdlib builds a new class for every header,
+    which was most of the cost of building a message. Bounded, as header names come from payloads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = super().__getitem__(name)
+            if len(self._classes) < 256:
+                self._classes[key] = cls
+        return cls
+
+
+_REGISTRY = _HeaderClasses()
 # Bodies in quoted-printable/base64 (7-bit clean), headers RFC 2047-encoded where needed, CRLF;
 # refold_source="none" keeps the pre-folded raw headers as they are.
-_POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
-_REGISTRY = HeaderRegistry()
+_POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none", header_factory=_REGISTRY)
 
 
 class _Refused(Exception):
@@ -147,21 +169,19 @@ class EmailChannel:
             raise _Refused("email payload needs a 'text' or an 'html' body (or both)")
         message_id = _message_id(payload.get("message_id"), sender)
 
+        # ASCII header values are written pre-formatted (set_raw): the email package's header objects
+        # cost about half a millisecond each, and they would RFC 2047-encode a long URL in
+        # List-Unsubscribe, which breaks one-click unsubscribe. Non-ASCII values go through them.
         msg = EmailMessage(policy=_POLICY)
-        msg["From"] = sender
-        msg["To"] = recipient
+        _set_address(msg, "From", sender)
+        _set_address(msg, "To", recipient)
         if reply_to is not None:
-            msg["Reply-To"] = reply_to
-        msg["Subject"] = subject
-        msg["Date"] = email.utils.format_datetime(now)
-        msg["Message-ID"] = message_id
+            _set_address(msg, "Reply-To", reply_to)
+        _set_text(msg, "Subject", subject)
+        msg.set_raw("Date", email.utils.format_datetime(now))
+        msg.set_raw("Message-ID", message_id)
         for name, value in _headers(payload.get("headers")):
-            if value.isascii():
-                # Kept verbatim (folded only at spaces): the email package would RFC 2047-encode a long
-                # URL in List-Unsubscribe, which breaks one-click unsubscribe.
-                msg.set_raw(name, _fold(name, value))
-            else:
-                msg[name] = value
+            _set_text(msg, name, value)
         if text is not None:
             msg.set_content(text, charset="utf-8")
         if html is not None:
@@ -169,8 +189,10 @@ class EmailChannel:
                 msg.set_content(html, subtype="html", charset="utf-8")
             else:
                 msg.add_alternative(html, subtype="html", charset="utf-8")
+                for part in msg.iter_parts():
+                    del part["MIME-Version"]  # add_alternative repeats it on the part; once is enough
 
-        smtputf8 = not (sender.username.isascii() and recipient.username.isascii())
+        smtputf8 = not all(a.username.isascii() for a in (sender, recipient, reply_to) if a is not None)
         try:
             data = msg.as_bytes(policy=_POLICY.clone(utf8=True) if smtputf8 else _POLICY)
         except (ValueError, TypeError, UnicodeError, LookupError) as exc:
@@ -240,7 +262,7 @@ def _refused(smtp: smtplib.SMTP, stage: str, code: int, reply: bytes | str, wher
     """The server answered a command with something other than success: classify by reply code."""
     text = _text(reply)
     detail = f"SMTP {code} from {where} refusing {stage}: {text}"
-    if code == 421 or code == -1:  # closing the connection (-1: smtplib saw no valid reply)
+    if code in (421, -1):  # closing the connection (-1: smtplib saw no valid reply)
         smtp.close()
         return _Outcome("transient_failure", detail, code, text, reusable=False, retry_fresh=reused)
     reusable = _reset(smtp)
@@ -279,19 +301,29 @@ def _address(value: object, field: str) -> Address:
         raise _Refused(f"email {field!r} must be a non-empty address string")
     if _CONTROL.search(value):
         raise _Refused(f"email {field!r} contains a line break or control character")
+    mailbox = _mailbox(value)
+    if isinstance(mailbox, str):
+        raise _Refused(f"email {field!r} {mailbox}: {value!r}")
+    return mailbox
+
+
+@functools.lru_cache(maxsize=1024)  # sender and reply-to addresses repeat; parsing one costs ~0.5 ms
+def _mailbox(value: str) -> Address | str:
+    """The parsed mailbox, or why ``value`` is not one."""
     try:
         header = _REGISTRY("to", value)
-        groups = header.groups
-    except Exception as exc:  # the email header parser raises assorted errors on malformed input
-        raise _Refused(f"email {field!r} is not a valid address: {value!r}") from exc
-    if header.defects or len(groups) != 1 or groups[0].display_name is not None or len(groups[0].addresses) != 1:
-        raise _Refused(f"email {field!r} must be exactly one valid address, got {value!r}")
+        groups = header.groups if isinstance(header, AddressHeader) else ()
+    except Exception:  # the email header parser raises assorted errors on malformed input
+        return "is not a valid address"
+    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]  # SMTPUTF8 is fine
+    if defects or len(groups) != 1 or groups[0].display_name is not None or len(groups[0].addresses) != 1:
+        return "must be exactly one valid address"
     mailbox = groups[0].addresses[0]
     if not mailbox.username or not mailbox.domain:
-        raise _Refused(f"email {field!r} is not a valid address: {value!r}")
+        return "is not a valid address"
     domain = _ascii_domain(mailbox.domain)
     if domain is None:
-        raise _Refused(f"email {field!r} has an invalid domain: {value!r}")
+        return "has an invalid domain"
     return Address(display_name=mailbox.display_name, username=mailbox.username, domain=domain)
 
 
@@ -348,21 +380,40 @@ def _check_value(name: str, value: str) -> None:
         raise _Refused(f"email header {name!r} contains a control character")
 
 
+def _set_text(msg: EmailMessage, name: str, value: str) -> None:
+    if value.isascii():
+        msg.set_raw(name, _fold(name, value))
+    else:
+        msg[name] = value  # RFC 2047-encoded by the email package
+
+
+def _set_address(msg: EmailMessage, name: str, address: Address) -> None:
+    if address.username.isascii():
+        # formataddr quotes the display name where needed and RFC 2047-encodes a non-ASCII one.
+        msg.set_raw(name, _fold(name, email.utils.formataddr((address.display_name, address.addr_spec))))
+    else:
+        msg[name] = address  # SMTPUTF8: written as UTF-8 by the utf8 policy
+
+
 def _fold(name: str, value: str) -> str:
-    """An ASCII header value folded at whitespace (lines near 78 characters, never split inside a word)."""
-    lines: list[str] = []
-    indent = len(name) + 2  # "Name: " precedes the first line, one space each continuation line
-    for word in value.split():
-        if lines and indent + len(lines[-1]) + 1 + len(word) <= _FOLD_AT:
+    """An ASCII header value folded before spaces so lines stay near 78 characters.
+
+    Folding only inserts CRLF before an existing space, so unfolding restores the exact value; a
+    word is never split. A word too long for a 998-character line is refused.
+    """
+    words = value.strip(" \t").split(" ")
+    lines = [words[0]]
+    width = len(name) + 2 + len(words[0])
+    for word in words[1:]:
+        if width + 1 + len(word) > _FOLD_AT and lines[-1].strip():
+            lines.append(f" {word}")
+            width = 1 + len(word)
+        else:
             lines[-1] += f" {word}"
-            continue
-        if lines:
-            indent = 1
-        lines.append(word)
-    first, rest = (lines[0] if lines else ""), lines[1:]
-    if len(name) + 2 + len(first) > _MAX_HEADER_LINE or any(1 + len(line) > _MAX_HEADER_LINE for line in rest):
+            width += 1 + len(word)
+    if len(name) + 2 + len(lines[0]) > _MAX_HEADER_LINE or any(len(line) > _MAX_HEADER_LINE for line in lines[1:]):
         raise _Refused(f"email header {name!r} has a word too long for one header line ({_MAX_HEADER_LINE})")
-    return "\r\n ".join(lines)
+    return "\r\n".join(lines)
 
 
 def _text(reply: bytes | str) -> str:

@@ -1,18 +1,17 @@
 """The SMS channel: one text per outbound message, through a provider (Twilio or a generic HTTP gateway).
 
 Payload (``to`` and ``text`` required, unknown keys refused): ``{"to": "+5511987654321", "from": str |
-None, "text": str, "status_callback": "https://..." | None}``. ``to`` is normalized to E.164 by
-:func:`~storeflow.model.profiles.normalize_phone` in the channel's default region (an invalid number is
-a permanent failure and nothing is sent); ``from`` falls back to ``default_from``, then to the
-provider's sender. Every result detail ends with ``segments=N, encoding=GSM-7|UCS-2``.
+None, "text": str, "status_callback": "https://..." | None, "kind": str}`` (``kind`` is engine metadata,
+ignored). ``to`` is normalized to E.164 by :func:`~storeflow.model.profiles.normalize_phone` in the
+channel's default region (an invalid number is a permanent failure and nothing is sent); ``from``
+falls back to ``default_from``, then to the provider's sender. Every result detail ends with
+``segments=N, encoding=GSM-7|UCS-2``.
 
 The provider URL passes :mod:`storeflow.channels.netguard` on every attempt and the request goes to a
 checked address (Host header and TLS server name kept), as for webhooks. Redirects are not followed.
 
-Duplicates: the outbox sends each run step once, with the same message id on every attempt. The
-generic provider gets it as ``Idempotency-Key``; Twilio's Messages API has no idempotency key, so a
-crash or response timeout after Twilio accepted a text but before the result was recorded makes the
-retry send it again.
+``idempotent`` tells the dispatcher whether the provider deduplicates re-sends (the generic provider
+gets the message id as ``Idempotency-Key``; Twilio has no such key, see :class:`TwilioProvider`).
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ USER_AGENT = "storeflow/0.1"
 MAX_RESPONSE_READ_BYTES = 64 * 1024  # Twilio echoes the text back; a long UCS-2 text is several KB
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 TWILIO_TRANSIENT_CODES = frozenset({21611})  # sent with HTTP 400, but only means "sender queue full"
-_PAYLOAD_KEYS = frozenset({"to", "from", "text", "status_callback"})
+_PAYLOAD_KEYS = frozenset({"to", "from", "text", "status_callback", "kind"})
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
@@ -69,6 +68,7 @@ class SmsRequest:
 
 class SmsProvider(Protocol):
     name: str
+    idempotent: bool  # the provider deduplicates a re-sent message by its id
 
     def submit(self, sms: SmsRequest, guard: Guard, now: datetime) -> DeliveryResult:
         """Send one text to the URL ``guard`` approves; never raises for delivery problems."""
@@ -120,16 +120,19 @@ class SmsChannel:
             allowed_hosts=settings.webhook_allowed_hosts, default_region=settings.default_phone_region,
         )  # fmt: skip
 
+    @property
+    def idempotent(self) -> bool:
+        """Whether a re-send is deduplicated (the dispatcher re-sends after a crash only if so)."""
+        return self.provider.idempotent
+
     def close(self) -> None:
         self.provider.close()
 
     def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
         started = time.perf_counter()
         text = message.payload.get("text")
-        note = ""
-        if isinstance(text, str) and text:
-            info = count_segments(text)
-            note = f"segments={info.segments}, encoding={info.encoding}"
+        info = count_segments(text) if isinstance(text, str) and text else None
+        note = f"segments={info.segments}, encoding={info.encoding}" if info else ""
         try:
             sms = self._prepare(message)
         except _Refused as exc:
@@ -167,13 +170,11 @@ class SmsChannel:
 
 
 class _HttpSmsProvider(abc.ABC):
-    """One POST per text to a netguard-checked address; subclasses build it and read the answer.
-
-    2xx is sent; 408/409/425/429/5xx, network errors and timeouts are transient (Retry-After is kept
-    for 429 and 503); 3xx and other 4xx are permanent.
-    """
+    """One POST per text to a netguard-checked address. 2xx is sent; 408/409/425/429/5xx, network errors
+    and timeouts are transient (Retry-After kept for 429/503); 3xx and other 4xx are permanent."""
 
     name: str
+    idempotent: bool
     _id_key: str  # the message id's key in a success body
 
     def __init__(self, url: str, client: httpx.Client | None, timeout_s: float) -> None:
@@ -209,9 +210,13 @@ class _HttpSmsProvider(abc.ABC):
         headers = {"user-agent": USER_AGENT, "accept": "application/json", **own_headers}
         if destination.addresses:  # pinned to a checked address: keep the name, never reuse the connection
             headers |= {"host": where, "connection": "close"}
+        # One target per checked address, or the URL as is for an allow-listed host. The SNI name is also
+        # the one the certificate is checked against.
+        sni = {"sni_hostname": destination.host} if destination.scheme == "https" and not destination.host_is_ip else {}
+        targets = [(destination.url.copy_with(host=ip), sni) for ip in destination.addresses]
         deadline = started + self._timeout_s
         last_error: httpx.ConnectError | None = None
-        for url, extensions in _targets(destination):
+        for url, extensions in targets or [(destination.url, {})]:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
@@ -251,7 +256,10 @@ class _HttpSmsProvider(abc.ABC):
         self, response: httpx.Response, body: bytes, where: str, now: datetime, started: float
     ) -> DeliveryResult:
         code = response.status_code
-        data = _json(body)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
         detail = f"HTTP {code} from {where}"
         status: DeliveryStatus = "permanent_failure"
         provider_id: str | None = None
@@ -288,12 +296,14 @@ class TwilioProvider(_HttpSmsProvider):
     message ``sid`` is sent. Twilio's error ``code`` and ``message`` go into the detail (e.g. 21211,
     invalid 'To'); error 21611 (the sender's queue is full) is transient although sent with a 400.
 
-    Idempotency: Twilio's Messages API takes no idempotency key, so none is sent. The outbox makes one
-    send per run step, but a crash or response timeout after Twilio accepted the text and before the
-    result was recorded leads to a retry that sends it again.
+    Idempotency: Twilio's Messages API takes no idempotency key, so none is sent and ``idempotent`` is
+    False (the dispatcher then never re-sends after a crash mid-send). The outbox makes one send per
+    run step, but a response timeout or dropped connection after Twilio accepted the text is transient,
+    and its retry sends the text a second time.
     """
 
     name = "twilio"
+    idempotent = False
     _id_key = "sid"
 
     def __init__(
@@ -333,6 +343,7 @@ class HttpProvider(_HttpSmsProvider):
     ``error`` or ``message`` string goes into the detail."""
 
     name = "http"
+    idempotent = True
     _id_key = "id"
 
     def __init__(
@@ -353,31 +364,11 @@ class HttpProvider(_HttpSmsProvider):
         return headers | {"content-type": "application/json"}, json.dumps(body, ensure_ascii=False).encode()
 
     def _error(self, data: Any) -> tuple[str | None, bool]:
-        if isinstance(data, dict):
-            for key in ("error", "message"):
-                if isinstance(data.get(key), str) and data[key]:
-                    return str(data[key])[:300], False
-        return None, False
+        texts = [data.get(key) for key in ("error", "message")] if isinstance(data, dict) else []
+        return next((text[:300] for text in texts if isinstance(text, str) and text), None), False
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _targets(destination: Destination) -> list[tuple[httpx.URL, dict[str, Any]]]:
-    """One target per checked address (pinned), or the URL as is for an allow-listed host."""
-    if not destination.addresses:
-        return [(destination.url, {})]
-    extensions: dict[str, Any] = {}
-    if destination.scheme == "https" and not destination.host_is_ip:
-        extensions["sni_hostname"] = destination.host  # also the name the certificate is checked against
-    return [(destination.url.copy_with(host=ip), extensions) for ip in destination.addresses]
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
 
 
 def _is_http_url(value: object) -> bool:

@@ -25,7 +25,7 @@ def parse_keyword(body: str) -> Keyword | None:
     "stop please" or "STOP." is not a keyword: only an exact match counts, as carriers and Twilio do.
     """
     word = body.strip()
-    if not word.isascii():  # no Unicode case folding tricks ("ſtop")
+    if not word.isascii():  # no Unicode case mapping tricks (U+017F LONG S upper-cases to "S")
         return None
     return KEYWORDS.get(word.upper())
 

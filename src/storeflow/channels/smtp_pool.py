@@ -195,16 +195,16 @@ class SmtpPool:
         context = self._ssl_context
         if context is None and cfg.security != "none":
             context = ssl.create_default_context()
+        # Connecting in the constructor sets the name TLS verifies the certificate against; if it fails,
+        # smtplib has already closed the socket.
         smtp: smtplib.SMTP
         if cfg.security == "tls":
-            smtp = smtplib.SMTP_SSL(local_hostname=self._local_hostname, timeout=cfg.timeout_s, context=context)
+            smtp = smtplib.SMTP_SSL(
+                cfg.host, cfg.port, local_hostname=self._local_hostname, timeout=cfg.timeout_s, context=context
+            )
         else:
-            smtp = smtplib.SMTP(local_hostname=self._local_hostname, timeout=cfg.timeout_s)
+            smtp = smtplib.SMTP(cfg.host, cfg.port, local_hostname=self._local_hostname, timeout=cfg.timeout_s)
         try:
-            # connect() with an explicit host keeps the socket owned by ``smtp`` even if the greeting fails.
-            code, reply = smtp.connect(cfg.host, cfg.port)
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, reply)
             smtp.ehlo_or_helo_if_needed()
             if cfg.security == "starttls":
                 smtp.starttls(context=context)

@@ -1,109 +1,232 @@
-"""``storeflow demo``: a working store on the embedded default in one command.
+"""``storeflow demo``: a month of a small online store, in one command, on the embedded default.
 
-Until the full demo store and traffic simulator land, it sets up a SQLite store in a folder,
-installs the built-in flows, creates API keys, drives a small burst of store activity through
-the engine on a virtual clock (so every sample flow acts), prints what happened, and then
-(unless ``--no-serve``) serves the API and worker on that store.
+A fresh SQLite store in ``--dir``, the sample flows installed live, a seeded catalog and customers,
+and a local SMTP server that keeps every email as an ``.eml`` file. The traffic simulator then runs
+``--days`` of store activity on a virtual clock (ending now), the flows act with their real waits,
+and a summary shows what they did. With ``--serve`` (the default) the API and the worker keep running
+on that store afterwards, with the mailbox, and the command prints a private and a public key.
 """
 
 from __future__ import annotations
 
-import base64
-import secrets
-from datetime import timedelta
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Final
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-if TYPE_CHECKING:  # imported when the command runs: keeps `storeflow --help` and `flows validate` fast
+if TYPE_CHECKING:  # imported when the command runs: keeps `storeflow --help` fast
     from storeflow.app import Storeflow
+    from storeflow.channels.base import ChannelRegistry
+    from storeflow.settings import Settings
+    from storeflow.simulate.mailbox import Mailbox
 
 console = Console()
+TEAM_EMAIL: Final = "team@demo.store"
 
 
-def _activity() -> list[dict[str, Any]]:
-    products = [{"type": "product_created", "id": f"prod-{i}",
-                 "properties": {"product_id": f"p{i}", "title": title, "currency": "IDR",
-                                "variants": [{"variant_id": f"p{i}-v", "sku": f"SKU-{i}", "price": price,
-                                              "inventory_quantity": 12}]}}
-                for i, (title, price) in enumerate([("Batik shirt", "350000"), ("Coffee beans", "120000"),
-                                                    ("Rattan bag", "480000")])]
-    people = [("ana@example.com", "pt_BR", "America/Sao_Paulo"), ("budi@example.com", "id_ID", "Asia/Jakarta"),
-              ("cara@example.com", "en_US", "America/New_York")]
-    events: list[dict[str, Any]] = list(products)
-    for n, (email, locale, tz) in enumerate(people):
-        events.append({"type": "subscribed", "email": email, "id": f"sub-{n}",
-                       "profile": {"locale": locale, "timezone": tz}, "properties": {"channel": "email"}})
-        events.append({"type": "checkout_started", "email": email, "id": f"ck-{n}",
-                       "properties": {"checkout_id": f"ck-{n}", "value": "350000", "currency": "IDR"}})
-    events.append({"type": "order_placed", "email": "budi@example.com", "id": "order-1",
-                   "properties": {"order_id": "o-1", "checkout_id": "ck-1", "total": "5600000", "currency": "IDR",
-                                  "items": [{"product_id": "p2", "sku": "SKU-2", "quantity": 12,
-                                             "price": "480000"}]}})
-    events.append({"type": "inventory_changed", "id": "stock-1", "properties": {"sku": "SKU-2", "quantity": 0}})
-    return events
+@dataclass(frozen=True)
+class _Shop:
+    name: str
+    sender: str
+    timezone: str
+    locale: str
+    region: str
 
 
-def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Where the demo store lives.")] = Path("storeflow-demo"),
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards.")] = True,
-    port: Annotated[int, typer.Option(help="API port.")] = 8787,
-) -> None:
-    """Set up a demo store on SQLite, show the sample flows acting, then serve the API."""
-    from storeflow.app import Storeflow
-    from storeflow.clock import VirtualClock
-    from storeflow.settings import Settings
+SHOPS: Final = {
+    "IDR": _Shop("Toko Rimba", "Toko Rimba <halo@demo.store>", "Asia/Jakarta", "id_ID", "ID"),
+    "BRL": _Shop("Casa Aurora", "Casa Aurora <oi@demo.store>", "America/Sao_Paulo", "pt_BR", "BR"),
+    "USD": _Shop("Fieldhouse Goods", "Fieldhouse Goods <hello@demo.store>", "America/New_York", "en_US", "US"),
+}
 
+
+def _start_time(start: str | None, days: int, tz: ZoneInfo) -> datetime:
+    """The first simulated moment: ``--start`` (a date or date-time, local to the store when it has
+    no offset), else ``days`` before the current hour, so the simulated month ends now."""
+    if start is None:
+        return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    try:
+        value = datetime.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter(f"{start!r} is not a date; use e.g. 2026-03-01 or 2026-03-01T08:00",
+                                 param_hint="--start") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def _fresh(folder: Path) -> tuple[Path, Path]:
+    """The demo's database and mail folder, emptied of a previous demo (nothing else is touched)."""
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "storeflow.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    settings = Settings(database_url=f"sqlite:///{db}", webhook_secret=secret, timezone="Asia/Jakarta",
-                        currency="IDR", port=port)
-    clock = VirtualClock()
-    sf = Storeflow(settings, clock=clock)
+    mail = folder / "mail"
+    if mail.is_dir():
+        for old in mail.glob("*.eml"):
+            old.unlink()
+    return db, mail
+
+
+def _settings(db: Path, currency: str, smtp_port: int, port: int) -> Settings:
+    from storeflow.settings import load_settings
+
+    shop = SHOPS[currency]
+    # Every channel setting is given, so a storeflow.toml or STOREFLOW_* variables around cannot send
+    # the demo's email to a real server or its team alerts to a real Slack.
+    return load_settings(
+        database_url=f"sqlite:///{db}", timezone=shop.timezone, currency=currency, locale=shop.locale,
+        default_phone_region=shop.region, port=port, public_url=f"http://127.0.0.1:{port}",
+        smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_security="none", smtp_username=None, smtp_password=None,
+        email_from=shop.sender, team_emails=[TEAM_EMAIL], email_marketing_requires_opt_in=True,
+        slack_webhook_url=None, sms_provider="none", webhook_allow_private=False,
+    )
+
+
+def _channels(settings: Settings) -> ChannelRegistry:
+    """The engine's channels, with email over SMTP to the mailbox."""
+    from storeflow.app import default_channels
+
+    registry = default_channels(settings)
+    if "email" not in registry:  # until the engine registers its email channel itself
+        from storeflow.channels.email import EmailChannel
+        from storeflow.channels.smtp_pool import SmtpConfig
+
+        registry.register(EmailChannel(SmtpConfig.from_settings(settings), default_from=settings.email_from))
+    return registry
+
+
+def _install_flows(sf: Storeflow) -> int:
+    folder = resources.files("storeflow") / "templates"
+    count = 0
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if item.name.endswith((".yaml", ".yml")):
+            sf.flows.apply(sf.flows.validate(item.read_text(encoding="utf-8"), f"templates/{item.name}"),
+                           status="live")
+            count += 1
+    return count
+
+
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo store lives (recreated).")] = Path(
+        "storeflow-demo"),
+    currency: Annotated[str, typer.Option(help="The store's currency: IDR, BRL or USD.")] = "IDR",
+    customers: Annotated[int, typer.Option(min=1, max=100_000, help="Customers in the store.")] = 3000,
+    products: Annotated[int, typer.Option(min=1, max=5000, help="Products in the catalog.")] = 300,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of traffic to simulate.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same store and traffic.")] = 7,
+    start: Annotated[str | None, typer.Option(
+        help="First simulated day (e.g. 2026-03-01) [default: so that the period ends now].")] = None,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API and worker afterwards.")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API port (with --serve).")] = 8787,
+) -> None:
+    """Simulate a month of a small store on SQLite and show what the sample flows did."""
+    from storeflow.simulate.catalog import check_currency_supported
+
     try:
-        folder_t = resources.files("storeflow") / "templates"
-        for item in sorted(folder_t.iterdir(), key=lambda p: p.name):
-            if item.name.endswith(".yaml"):
-                sf.flows.apply(sf.flows.validate(item.read_text(), f"templates/{item.name}"), status="live")
-        results = sf.ingest(_activity(), source="demo")
-        sf.run_until(clock.now() + timedelta(days=4))
-        _summary(sf, len(results))
+        currency = check_currency_supported(currency)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--currency") from None
+    shop = SHOPS[currency]
+    first = _start_time(start, days, ZoneInfo(shop.timezone))
+    db, mail = _fresh(folder)
+
+    from storeflow.simulate.mailbox import Mailbox
+
+    mailbox = Mailbox(mail)
+    try:
+        keys = _simulate(mailbox, db, mail, currency=currency, customers=customers, products=products, days=days,
+                         seed=seed, first=first, port=port, serve=serve)
+        if serve and keys is not None:
+            _serve(mailbox, db, currency, port, keys)
+    finally:
+        mailbox.stop()
+
+
+def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customers: int, products: int, days: int,
+              seed: int, first: datetime, port: int, serve: bool) -> tuple[str, str] | None:
+    from storeflow.app import Storeflow
+    from storeflow.clock import VirtualClock
+    from storeflow.simulate.catalog import build_catalog
+    from storeflow.simulate.people import build_people
+    from storeflow.simulate.report import collect, render
+    from storeflow.simulate.traffic import Simulation, TrafficModel
+
+    t0 = time.perf_counter()
+    clock = VirtualClock(first)
+    mailbox.now = clock.now
+    mailbox.start()
+    settings = _settings(db, currency, mailbox.port, port)
+    sf = Storeflow(settings, clock=clock, channels=_channels(settings))
+    try:
+        _install_flows(sf)
+        model = TrafficModel()
+        catalog = build_catalog(seed, currency, products, expected_units=model.expected_units(customers, days))
+        people = build_people(seed, currency, customers)
+        sim = Simulation(sf, catalog, people, start=first, days=days, seed=seed, model=model)
+        with _progress(days) as progress:
+            stats = sim.run(progress)
+        report = collect(sf, currency)
+        wall = time.perf_counter() - t0
+        shop = SHOPS[currency]
+        end = first + timedelta(days=days)
+        local = ZoneInfo(shop.timezone)
+        title = (f"storeflow demo: {shop.name}, {days} days ({first.astimezone(local):%Y-%m-%d} to "
+                 f"{end.astimezone(local):%Y-%m-%d}), {len(people):,} customers, {len(catalog):,} products "
+                 f"({catalog.variant_count:,} variants), prices in {currency}")
+        render(console, report, stats, title=title, locale=shop.locale, mail_dir=mail,
+               mail_files=len(mailbox.files()), wall_s=wall)
+        if stats.errors:
+            console.print("[yellow]Refused by the engine (first few):[/]")
+            for line in stats.errors[:5]:
+                console.print(f"  {line}")
+        if not serve:
+            return None
         _, private = sf.keys.create("private", "demo private key")
         _, public = sf.keys.create("public", "demo public key")
+        return private, public
     finally:
         sf.close()
-    console.print(f"\nDemo store: [bold]{db}[/]  (keys below are shown once)")
+
+
+@contextmanager
+def _progress(days: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on a terminal; nothing otherwise."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("Simulating day {task.completed}/{task.total}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("days", total=days)
+        yield lambda day, total: bar.update(task, completed=day)
+
+
+def _serve(mailbox: Mailbox, db: Path, currency: str, port: int, keys: tuple[str, str]) -> None:
+    from storeflow.app import Storeflow
+    from storeflow.cli.serve_cmd import _run_api, example_event
+
+    private, public = keys
+    mailbox.now = lambda: datetime.now(UTC)
+    settings = _settings(db, currency, mailbox.port, port)
+    console.print(f"\nDemo store: [bold]{db}[/]  (the keys below are shown once)")
     console.print(f"  private key: {private}\n  public key:  {public}")
-    console.print("\nSend an event:\n"
+    console.print("Send an event:\n"
                   f"  curl -X POST http://127.0.0.1:{port}/v1/events -H 'Authorization: Bearer {public}' "
-                  "-H 'content-type: application/json' -d '{\"type\":\"checkout_started\",\"email\":"
-                  "\"you@example.com\",\"properties\":{\"checkout_id\":\"c-1\",\"value\":\"99000\","
-                  "\"currency\":\"IDR\"}}'")
-    console.print(f"Then: storeflow --database-url sqlite:///{db} runs list")
-    if serve:
-        from storeflow.cli.serve_cmd import _run_api
-
-        live = Storeflow(Settings(database_url=f"sqlite:///{db}", webhook_secret=secret, timezone="Asia/Jakarta",
-                                  currency="IDR", port=port))
-        try:
-            _run_api(live, live.settings.host, port, with_worker=True)
-        finally:
-            live.close()
-
-
-def _summary(sf: Storeflow, events: int) -> None:
-    table = Table(title=f"Demo: {events} events ingested, 4 days on the virtual clock")
-    for col in ("flow", "runs", "completed", "waiting", "exited", "failed"):
-        table.add_column(col, justify="left" if col == "flow" else "right")
-    for flow in sf.flows.list():
-        runs = flow["runs"]
-        table.add_row(flow["id"], str(sum(runs.values())), *(str(runs.get(s, 0)) for s in
-                                                             ("completed", "waiting", "exited", "failed")))
-    console.print(table)
+                  f"-H 'content-type: application/json' -d '{example_event(currency)}'")
+    console.print(f"New emails arrive in {mailbox.folder}. Look around: "
+                  f"storeflow --database-url sqlite:///{db} runs list\n")
+    live = Storeflow(settings, channels=_channels(settings))
+    try:
+        _run_api(live, settings.host, port, with_worker=True)
+    finally:
+        live.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -25,17 +26,23 @@ from storeflow.store.base import Store
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, channels: ChannelRegistry, *,
                  policy: RetryPolicy | None = None, lease: timedelta = timedelta(seconds=60),
-                 batch_size: int = 50,
+                 batch_size: int = 50, concurrency: int = 4,
                  on_events: Callable[[list[dict[str, Any]]], object] | None = None) -> None:
         self.store, self.clock, self.channels = store, clock, channels
         self.on_events = on_events
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="storeflow-send") \
+            if concurrency > 1 else None
         self.policy = policy or RetryPolicy()
         self.lease, self.batch_size = lease, batch_size
 
     def run_batch(self) -> int:
         with self.store.transaction() as tx:
             rows = tx.claim_outbox(self.clock.now(), self.batch_size, self.lease)
-        sent = [row for row in rows if self._deliver(row)]
+        if self._pool is not None and len(rows) > 1:
+            outcomes = list(self._pool.map(self._deliver, rows))
+        else:
+            outcomes = [self._deliver(row) for row in rows]
+        sent = [row for row, ok in zip(rows, outcomes, strict=True) if ok]
         events = [message_event(row, "message_sent") for row in sent if row.get("profile_id")
                   and row.get("kind") in ("marketing", "transactional")]
         if events and self.on_events is not None:
@@ -85,6 +92,10 @@ class Dispatcher:
             return bool(getattr(self.channels.get(channel), "idempotent", False))
         except NotFoundError:
             return False
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def next_at(self) -> Any:
         with self.store.transaction() as tx:

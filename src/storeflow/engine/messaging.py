@@ -38,22 +38,26 @@ def _profile(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render_context(m: Messaging, record: dict[str, Any], flow: dict[str, Any], links: dict[str, str]) -> Any:
+    """The template variables; build_context prefers the profile's locale and time zone and the
+    record's currency, falling back to the store's given here."""
     from storeflow.flows.templates import build_context
 
-    profile = _profile(record)
-    currency = ((record.get("order") or {}).get("currency") or (record.get("cart") or {}).get("currency")
-                or m.settings.currency)
-    return build_context(record, locale=profile.get("locale") or m.settings.locale,
-                         timezone=profile.get("timezone") or m.settings.timezone, currency=currency,
-                         flow=flow, links=links)
+    return build_context(record, locale=m.settings.locale, timezone=m.settings.timezone,
+                         currency=m.settings.currency, flow=flow, links=links)
 
 
-def _render(source: str | None, context: Any, *, html: bool) -> str | None:
+def _render(source: str | None, context: Any, *, html: bool, part: str) -> str | None:
     from storeflow.flows.templates import render
 
     if source is None:
         return None
-    return render(source, context, autoescape=html)
+    return render(source, context, autoescape=html, part=part)
+
+
+def _recipient(to: Any, record: dict[str, Any], context: Any) -> str | None:
+    from storeflow.flows.channel_actions import render_recipient
+
+    return render_recipient(to, record, context)
 
 
 def _gate(kind: str, consent: str | None, channel: str, suppression: str | None,
@@ -81,7 +85,7 @@ def plan_email(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
     flow = {"id": ctx.flow_id, "version": ctx.flow_version, "step": ctx.step_key}
     unsubscribe = m.link("u", "unsubscribe", {"m": msg_id, "p": ctx.profile_id, "c": "email"})
     context = _render_context(m, record, flow, {"unsubscribe": unsubscribe})
-    to = _render(params.to, context, html=False) if params.to else profile.get("email")
+    to = _recipient(params.to, record, context) if params.to else profile.get("email")
     if not to:
         raise PermanentActionError("no email address: the profile has none and the step gives no `to`")
     consent = (profile.get("consent") or {}).get("email")
@@ -104,9 +108,9 @@ def _email_content(params: Any, ctx: Any, m: Messaging, context: Any, msg_id: st
                    unsubscribe: str) -> dict[str, Any]:
     from storeflow.channels.tracking import add_utm, insert_pixel, pixel_tag, rewrite_links
 
-    subject = _render(params.subject, context, html=False) or ""
-    text = _render(params.text, context, html=False)
-    html = _render(params.html, context, html=True)
+    subject = " ".join((_render(params.subject, context, html=False, part="subject") or "").split())
+    text = _render(params.text, context, html=False, part="text")
+    html = _render(params.html, context, html=True, part="html")
     if html and params.track_clicks:
         utm = {"utm_source": "storeflow", "utm_medium": "email", "utm_campaign": ctx.flow_id,
                "utm_content": ctx.step_key}
@@ -141,7 +145,7 @@ def plan_sms(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
     msg_id = new_id("msg")
     context = _render_context(m, ctx.record, {"id": ctx.flow_id, "version": ctx.flow_version,
                                                "step": ctx.step_key}, {})
-    raw_to = _render(params.to, context, html=False) if params.to else profile.get("phone")
+    raw_to = _recipient(params.to, ctx.record, context) if params.to else profile.get("phone")
     if not raw_to:
         raise PermanentActionError("no phone number: the profile has none and the step gives no `to`")
     try:
@@ -155,7 +159,7 @@ def plan_sms(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any]]:
     segments = None
     if status == "pending":
         try:
-            text = _render(params.text, context, html=False) or ""
+            text = _render(params.text, context, html=False, part="text") or ""
         except PermanentActionError as exc:
             status, reason, text = "failed", str(exc), ""
     if status == "pending":
@@ -175,23 +179,23 @@ def plan_notify_team(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any
         raise PermanentActionError("team notifications are not configured in this engine")
     context = _render_context(m, ctx.record, {"id": ctx.flow_id, "version": ctx.flow_version,
                                                "step": ctx.step_key}, {})
-    text = _render(params.text, context, html=False) or ""
+    text = _render(params.text, context, html=False, part="text") or ""
     common = {"run_id": ctx.run_id, "step_key": ctx.step_key, "kind": "team", "flow_id": ctx.flow_id,
               "flow_version": ctx.flow_version}
     if params.via == "slack":
         send = Send("slack", ctx.idempotency_key, {"text": text}, message_id=new_id("msg"), address="slack",
-                    **common)  # type: ignore[arg-type]
+                    **common)
         return [send], {"channel": "slack", "message_key": ctx.idempotency_key}
     recipients = list(params.to or m.settings.team_emails)
     if not recipients:
         raise PermanentActionError("no team addresses: set STOREFLOW_TEAM_EMAILS or give `to`")
-    subject = _render(params.subject, context, html=False) or text[:80]
+    subject = " ".join((_render(params.subject, context, html=False, part="subject") or text[:80]).split())
     effects: list[Effect] = []
     for address in recipients:
         key = f"{ctx.idempotency_key}:{address}"
         payload = {"to": address, "from": m.settings.email_from, "subject": subject, "text": text, "html": None,
                    "headers": {"X-Storeflow-Kind": "team"}, "kind": "team"}
         effects.append(Send("email", key, payload, message_id=new_id("msg"), address=address,
-                            **common))  # type: ignore[arg-type]
+                            **common))
     return effects, {"channel": "email", "to": recipients, "message_keys": [e.idempotency_key for e in effects
                                                                            if isinstance(e, Send)]}

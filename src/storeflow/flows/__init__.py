@@ -15,6 +15,12 @@ Evaluate conditions::
     ctx = EvalContext(record={"profile": {...}}, now=clock.now(), history=port, profile_id=pid)
     evaluate(flow.exit_when, ctx)
 
+Render message templates (email, sms, notify_team) in the sandbox::
+
+    context = build_context(record, locale="id_ID", timezone="Asia/Jakarta", currency="IDR",
+                            flow={"id": flow.id, "name": flow.name}, links={"unsubscribe": url})
+    render(step.params.html, context, autoescape=True, part="html")  # TemplateError on failure
+
 The document format and the condition language are described in docs/flows.md.
 """
 
@@ -29,6 +35,13 @@ from storeflow.flows.actions import (
     params_to_document,
     register_action,
     unregister_action,
+)
+from storeflow.flows.channel_actions import (
+    EmailParams,
+    MessageParams,
+    NotifyTeamParams,
+    SmsParams,
+    render_recipient,
 )
 from storeflow.flows.condition_parser import parse_condition
 from storeflow.flows.conditions import (
@@ -78,6 +91,14 @@ from storeflow.flows.steps import (
     WaitStep,
     WaitUntilStep,
 )
+from storeflow.flows.templates import (
+    TEMPLATE_ROOTS,
+    RecordView,
+    TemplateError,
+    build_context,
+    check_template,
+    render,
+)
 from storeflow.flows.timing import (
     next_date_trigger_time,
     next_schedule_time,
@@ -91,6 +112,7 @@ __all__ = [
     "ACTIONS",
     "FIELD_ROOTS",
     "KNOWN_EVENT_TYPES",
+    "TEMPLATE_ROOTS",
     "ActionParams",
     "ActionStep",
     "Aggregate",
@@ -103,6 +125,7 @@ __all__ = [
     "DateTrigger",
     "Duration",
     "DurationError",
+    "EmailParams",
     "EvalContext",
     "EventTrigger",
     "ExistsAggregate",
@@ -115,17 +138,22 @@ __all__ = [
     "HistoryWindow",
     "IfStep",
     "LastSeenAggregate",
+    "MessageParams",
     "Not",
     "NoteParams",
+    "NotifyTeamParams",
     "ProductParams",
+    "RecordView",
     "Reentry",
     "ScheduleTrigger",
     "SetPropertyParams",
+    "SmsParams",
     "SplitStep",
     "Step",
     "StepPath",
     "SumAggregate",
     "TagParams",
+    "TemplateError",
     "Trigger",
     "Variant",
     "WaitForStep",
@@ -133,6 +161,8 @@ __all__ = [
     "WaitUntilStep",
     "WebhookParams",
     "branch_path",
+    "build_context",
+    "check_template",
     "choose_variant",
     "condition_to_document",
     "evaluate",
@@ -154,6 +184,8 @@ __all__ = [
     "parse_flow",
     "parse_path",
     "register_action",
+    "render",
+    "render_recipient",
     "resolve",
     "step_at",
     "step_key",

@@ -38,9 +38,7 @@ from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean
 STEP_KEYS: Final[frozenset[str]] = frozenset({"action", "id", "name"})
 """Keys of an action step that are not parameters."""
 
-RESERVED_ACTIONS: Final[Mapping[str, str]] = MappingProxyType(
-    {"email": "email", "sms": "SMS", "push": "push", "notify_team": "team notification"}
-)
+RESERVED_ACTIONS: Final[Mapping[str, str]] = MappingProxyType({"push": "push"})
 """Actions of channels that this version does not ship; a clear problem until one registers them."""
 
 
@@ -51,6 +49,13 @@ class ActionParams(BaseModel):
 
     keep_null: ClassVar[frozenset[str]] = frozenset()
     """Fields whose explicit null is meaningful and kept by :func:`params_to_document`."""
+
+    @classmethod
+    def document_problems(cls, params: Mapping[str, Any]) -> list[tuple[Loc, str, str | None]]:
+        """Problems in the raw ``params`` that pydantic cannot list one by one (a template can have
+        several), as (location relative to the step, message, hint). A pydantic error at one of these
+        locations, or with one of these messages, is left out so nothing is reported twice."""
+        return []
 
 
 NonEmptyText = Annotated[StrictStr, Field(min_length=1)]
@@ -266,11 +271,20 @@ def read_action_params(step: Mapping[str, Any], loc: Loc, problems: Problems) ->
         close = did_you_mean(name, _ACTIONS, cutoff=0.6)
         problems.add((*loc, "action"), f'unknown action "{name}"', f"{close} {known}" if close else known)
         return None
+    checked = model.document_problems(params) if issubclass(model, ActionParams) else []
+    for rel, message, hint in checked:
+        problems.add((*loc, *rel), message, hint)
     try:
-        return model.model_validate(params)
+        validated = model.model_validate(params)
     except ValidationError as exc:
         before = len(problems)
-        add_pydantic_errors(problems, loc, exc, known_keys=set(model.model_fields) | STEP_KEYS)
+        keys = {field.alias or key for key, field in model.model_fields.items()}
+        add_pydantic_errors(problems, loc, exc, known_keys=keys | STEP_KEYS)
+        covered = {(*loc, *rel) for rel, _, _ in checked}
+        said = {message for _, message, _ in checked}
+        problems.items[before:] = [
+            item for item in problems.items[before:] if item[0] not in covered and item[1] not in said
+        ]
         if name == "set_property" and "name" in step and "property" not in step:
             problems.items[before:] = [
                 item for item in problems.items[before:] if item[1] != 'missing required key "property"'
@@ -281,6 +295,7 @@ def read_action_params(step: Mapping[str, Any], loc: Loc, problems: Problems) ->
                 '"name" is the label of the step; write property: <property name>',
             )
         return None
+    return None if checked else validated
 
 
 def params_to_document(params: BaseModel) -> dict[str, Any]:
@@ -292,3 +307,7 @@ def params_to_document(params: BaseModel) -> dict[str, Any]:
         for key, value in data.items()
         if value is not None or (key in keep and key in params.model_fields_set)
     }
+
+
+# The message actions (email, sms, notify_team) build on ActionParams; importing them registers them.
+import storeflow.flows.channel_actions  # noqa: E402, F401

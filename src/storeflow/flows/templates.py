@@ -15,9 +15,11 @@ is capped at :data:`MAX_OUTPUT` characters, and every failure becomes a :class:`
 
 from __future__ import annotations
 
-import operator
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Final, NoReturn
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
@@ -52,6 +54,10 @@ MAX_SIZE: Final = 100_000
 _MAX_POWER_BITS: Final = 4096
 _JINJA_GLOBALS: Final = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
 _ATTRIBUTE_FILTERS: Final = frozenset({"attr", "selectattr", "rejectattr"})
+_KNOWN_HINTS: Final = {
+    "filter": "use one of Jinja's built-in filters or money, number, percent, date, datetime",
+    "test": "use one of Jinja's built-in tests, e.g. defined, none, number, string",
+}
 _INCLUDES: Final = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
@@ -64,15 +70,19 @@ class TemplateError(PermanentActionError):
     def __init__(self, part: str, reason: str) -> None:
         self.part = part
         self.reason = reason
-        super().__init__(f"the {part} template failed: {reason}")
+        label = "the template" if part == "template" else f"the {part} template"
+        super().__init__(f"{label} failed: {reason}")
 
 
 def _too_big(operator_name: str, left: Any, right: Any) -> str | None:
     if operator_name == "**":
-        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-            if abs(left).bit_length() * right > _MAX_POWER_BITS:
-                return "the result of ** would be too large"
-        return None
+        huge = (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and abs(left).bit_length() * right > _MAX_POWER_BITS
+        )
+        return "the result of ** would be too large" if huge else None
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, str | Sequence) and isinstance(times, int) and len(seq) * times > MAX_SIZE:
             return f"the result of * would be longer than {MAX_SIZE}"
@@ -99,6 +109,17 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _json_default(value: Any) -> Any:
+    """``tojson`` for record values: views as objects, exact decimals as text, date-times as ISO."""
+    if isinstance(value, RecordView):
+        return dict(value._data)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
 def _environment(*, autoescape: bool) -> _Sandbox:
     env = _Sandbox(
         autoescape=autoescape,
@@ -110,6 +131,7 @@ def _environment(*, autoescape: bool) -> _Sandbox:
     )
     env.globals.clear()  # only the roots: no range, cycler, joiner, lipsum, namespace, dict
     env.filters.update(FILTERS)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
     return env
 
 
@@ -131,6 +153,35 @@ def _where(node: nodes.Node, multiline: bool) -> str:
 
 def _unsafe_name(name: str) -> bool:
     return any(part.startswith("_") for part in name.split("."))
+
+
+def _accessed(node: nodes.Node) -> str | None:
+    """The name a Getattr or constant Getitem reads, else None."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
+
+
+def _first_unsafe(node: nodes.Node) -> bool:
+    """Whether ``node`` reads an internal name and nothing before it in the chain does
+    (``x.__class__.__mro__`` is reported once, at ``__class__``)."""
+    name = _accessed(node)
+    if name is None or not _unsafe_name(name):
+        return False
+    inner = getattr(node, "node", None)
+    while isinstance(inner, nodes.Getattr | nodes.Getitem):
+        inner_name = _accessed(inner)
+        if inner_name is not None and _unsafe_name(inner_name):
+            return False
+        inner = inner.node
+    return True
+
+
+def _message(exc: TemplateSyntaxError) -> str:
+    text = (exc.message or "invalid template").rstrip(".")
+    return text[:1].lower() + text[1:]
 
 
 def _unsafe_attribute(name: str, node: nodes.Node, multiline: bool) -> tuple[str, str | None]:
@@ -159,9 +210,30 @@ def _const_texts(node: nodes.Filter | nodes.Test) -> Iterator[str]:
             yield str(keyword.value.value)
 
 
+def _names(ast: nodes.Template, kind: type[nodes.Filter | nodes.Test]) -> set[str]:
+    return {node.name for node in ast.find_all(kind)}
+
+
+def _undeclared(ast: nodes.Template, unknown_filters: set[str], unknown_tests: set[str]) -> set[str]:
+    """Variables the template reads but does not set. Jinja finds them with its code generator,
+    which stops at an unknown filter or test; a probe environment knows those names."""
+    env: Any = _TEXT_ENV
+    if unknown_filters or unknown_tests:
+        env = _TEXT_ENV.overlay()
+        env.filters = {**_TEXT_ENV.filters, **dict.fromkeys(unknown_filters, _finalize)}
+        env.tests = {**_TEXT_ENV.tests, **dict.fromkeys(unknown_tests, _finalize)}
+    ast.set_environment(env)
+    try:
+        return meta.find_undeclared_variables(ast) - set(TEMPLATE_ROOTS)
+    finally:
+        ast.set_environment(_TEXT_ENV)
+
+
 def _walk(ast: nodes.Template, multiline: bool) -> list[tuple[int, str, str | None]]:
     env = _TEXT_ENV
-    undeclared = meta.find_undeclared_variables(ast) - set(TEMPLATE_ROOTS)
+    unknown_filters = _names(ast, nodes.Filter) - set(env.filters)
+    unknown_tests = _names(ast, nodes.Test) - set(env.tests)
+    undeclared = _undeclared(ast, unknown_filters, unknown_tests)
     found: list[tuple[int, str, str | None]] = []
     reported: set[str] = set()
     for node in ast.find_all(nodes.Node):
@@ -170,19 +242,13 @@ def _walk(ast: nodes.Template, multiline: bool) -> list[tuple[int, str, str | No
         if isinstance(node, nodes.Name) and node.name in undeclared and node.name not in reported:
             reported.add(node.name)
             problem = _unknown_variable(node.name, node, multiline)
-        elif isinstance(node, nodes.Getattr) and _unsafe_name(node.attr):
-            problem = _unsafe_attribute(node.attr, node, multiline)
-        elif (
-            isinstance(node, nodes.Getitem)
-            and isinstance(node.arg, nodes.Const)
-            and isinstance(node.arg.value, str)
-            and _unsafe_name(node.arg.value)
-        ):
-            problem = _unsafe_attribute(node.arg.value, node, multiline)
+        elif isinstance(node, nodes.Getattr | nodes.Getitem):
+            if _first_unsafe(node):
+                problem = _unsafe_attribute(str(_accessed(node)), node, multiline)
         elif isinstance(node, nodes.Filter | nodes.Test):
             kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
             if node.name not in known:
-                hint = did_you_mean(node.name, known, cutoff=0.6) or f"see the {kind}s in docs/flows.md"
+                hint = did_you_mean(node.name, known, cutoff=0.6) or _KNOWN_HINTS[kind]
                 problem = (f'unknown {kind} "{node.name}"{_where(node, multiline)}', hint)
             else:
                 unsafe = next((text for text in _const_texts(node) if _unsafe_name(text)), None)
@@ -204,18 +270,17 @@ def _check(source: str) -> tuple[tuple[str, str | None], ...]:
     try:
         ast = _TEXT_ENV.parse(source)
     except TemplateSyntaxError as exc:
-        where = f" on line {exc.lineno}" if multiline and exc.lineno else ""
-        message = exc.message or "invalid template"
+        where = f" on line {exc.lineno}" if exc.lineno else ""
         hint = "write variables as {{ profile.first_name }} and tags as {% if ... %} ... {% endif %}"
-        return ((f"template syntax error{where}: {message[:1].lower()}{message[1:]}", hint),)
+        return ((f"template syntax error{where}: {_message(exc)}", hint),)
     found = _walk(ast, multiline)
     if not found:
         try:
             _compile(source, False)
         except TemplateSyntaxError as exc:  # compile-time checks, e.g. assigning to a reserved name
-            message = exc.message or "invalid template"
-            return ((f"template error: {message[:1].lower()}{message[1:]}", None),)
-    return tuple((message, hint) for _, message, hint in sorted(found, key=operator.itemgetter(0)))
+            return ((f"template error: {_message(exc)}", None),)
+    ordered = [(message, hint) for _, message, hint in sorted(found, key=itemgetter(0))]
+    return tuple(dict.fromkeys(ordered))  # the same problem twice (a filter used twice) once
 
 
 def check_template(source: str) -> list[tuple[str, str | None]]:
@@ -241,6 +306,8 @@ def render(source: str, context: Mapping[str, Any], *, autoescape: bool, part: s
     sandbox violation, a filter given the wrong value, output over :data:`MAX_OUTPUT`), never
     another exception.
     """
+    if not isinstance(source, str):  # e.g. a `to` field path: resolve it with render_recipient
+        raise TemplateError(part, f"a template must be text, not {type(source).__name__}")
     try:
         template = _compile(source, autoescape)
         chunks: list[str] = []

@@ -19,7 +19,8 @@ from storeflow.app import Storeflow
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 
 
-def test_every_template_validates_and_the_stock_flows_act(sf: Storeflow) -> None:
+def test_every_template_validates_and_the_stock_flows_act(make_sf: Any) -> None:
+    sf: Storeflow = make_sf(team_emails=["team@example.com"])
     folder = resources.files("storeflow") / "templates"
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
     assert len(names) >= 6
@@ -35,6 +36,10 @@ def test_every_template_validates_and_the_stock_flows_act(sf: Storeflow) -> None
         product = tx.get_product("tee")
     assert product is not None
     assert "low-stock" in product["tags"]
+    with sf.store.transaction() as tx:
+        alerts = tx.list_messages(flow_id="low-stock-alert")
+    assert [(m["kind"], m["address"]) for m in alerts] == [("team", "team@example.com")]
+    assert "Low stock: Tee" in alerts[0]["payload"]["subject"]
     sf.ingest([{"type": "inventory_changed", "id": "i2", "properties": {"sku": "TEE-M", "quantity": 0}}])
     sf.drain()
     with sf.store.transaction() as tx:

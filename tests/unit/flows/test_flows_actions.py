@@ -35,6 +35,9 @@ def problems(step: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 
 def test_registry_is_read_only() -> None:
     assert set(ACTIONS) == {
+        "email",
+        "sms",
+        "notify_team",
         "tag",
         "untag",
         "set_property",
@@ -47,35 +50,35 @@ def test_registry_is_read_only() -> None:
         ACTIONS["x"] = SetPropertyParams  # type: ignore[index]
 
 
-class EmailParams(ActionParams):
+class FaxParams(ActionParams):
     template: str
     subject: str | None = None
 
 
 @pytest.fixture
-def email_action() -> Iterator[None]:
-    register_action("email", EmailParams)
+def fax_action() -> Iterator[None]:
+    register_action("fax", FaxParams)
     yield
-    unregister_action("email")
+    unregister_action("fax")
 
 
 def test_reserved_channels_explain_themselves() -> None:
-    ((path, message, hint),) = problems({"action": "sms", "text": "hi"})
+    ((path, message, hint),) = problems({"action": "push", "text": "hi"})
     assert path == "steps[0].action"
-    assert message == '"sms" is not available: the SMS channel is not configured in this version'
+    assert message == '"push" is not available: the push channel is not configured in this version'
     assert hint is not None
     assert hint.startswith("known actions: ")
 
 
-def test_registered_actions_are_usable(email_action: None) -> None:
-    defn = parse_flow(one_step({"action": "email", "template": "welcome", "name": "Welcome mail"}))
+def test_registered_actions_are_usable(fax_action: None) -> None:
+    defn = parse_flow(one_step({"action": "fax", "template": "welcome", "name": "Welcome mail"}))
     step = defn.steps[0]
     assert isinstance(step, ActionStep)
     assert step.name == "Welcome mail"
-    assert step.params == EmailParams(template="welcome")
+    assert step.params == FaxParams(template="welcome")
     assert parse_flow(defn.to_document()) == defn
-    assert "email" in flow_json_schema()["$defs"]["step"]["oneOf"][-1]["properties"]["action"]["enum"]
-    assert problems({"action": "email", "templat": "x"}) == [
+    assert "fax" in flow_json_schema()["$defs"]["step"]["oneOf"][-1]["properties"]["action"]["enum"]
+    assert problems({"action": "fax", "templat": "x"}) == [
         ("steps[0]", 'missing required key "template"', None),
         ("steps[0].templat", 'unknown key "templat"', 'did you mean "template"?'),
     ]
@@ -100,7 +103,9 @@ def test_register_action_guards() -> None:
 def test_unknown_action_lists_known_ones() -> None:
     ((path, message, hint),) = problems({"action": "launch_rocket"})
     assert (path, message) == ("steps[0].action", 'unknown action "launch_rocket"')
-    assert hint == "known actions: hide_product, note, publish_product, set_property, tag, untag, webhook"
+    assert hint == (
+        "known actions: email, hide_product, note, notify_team, publish_product, set_property, sms, tag, untag, webhook"
+    )
     ((_, _, hint),) = problems({"action": "webhok", "url": "https://x.y"})
     assert hint is not None
     assert hint.startswith('did you mean "webhook"?')

@@ -26,7 +26,7 @@ steps:
     then:
       - action: tag
         tags: []
-      - action: email
+      - action: push
     else:
       - split:
           - {name: a, weight: 100}
@@ -48,7 +48,9 @@ def test_all_problems_at_once_with_lines() -> None:
     err = info.value
     assert err.source == "flows/cart.yaml"
     found = [(p.line, p.path, p.message, p.hint) for p in err.problems]
-    known_actions = "known actions: hide_product, note, publish_product, set_property, tag, untag, webhook"
+    known_actions = (
+        "known actions: email, hide_product, note, notify_team, publish_product, set_property, sms, tag, untag, webhook"
+    )
     assert found == [
         (3, "stauts", 'unknown key "stauts"', 'did you mean "status"?'),
         (5, "trigger.event", 'unknown event type "checkout_startd"', 'did you mean "checkout_started"?'),
@@ -70,7 +72,7 @@ def test_all_problems_at_once_with_lines() -> None:
         (
             19,
             "steps[3].then[1].action",
-            '"email" is not available: the email channel is not configured in this version',
+            '"push" is not available: the push channel is not configured in this version',
             known_actions,
         ),
         (21, "steps[3].else[0].split", "a split needs at least 2 variants, found 1", None),

@@ -1,0 +1,250 @@
+"""The Slack channel: team notifications posted to a Slack-compatible incoming webhook.
+
+Payload::
+
+    {"text": "New order #1001 (Rp 150.000)", "blocks": [ ... Block Kit blocks ... ]}   # blocks optional
+
+The webhook URL comes only from settings (``STOREFLOW_SLACK_WEBHOOK_URL``): it is a secret, so flows
+never carry one, and it never appears in a result's detail (only its host does). The destination
+passes :mod:`storeflow.channels.netguard` on every send and the request goes to a checked address
+(original Host header and TLS server name, fresh connection), as in the webhook channel. Redirects
+are not followed.
+
+Classification: 2xx is ``sent``; 408/429 and 5xx, timeouts and connection errors are
+``transient_failure`` (429/503 with the receiver's ``Retry-After``); other statuses are
+``permanent_failure``, as is a send without a configured webhook URL.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.netguard import Destination, Resolver, resolve_destination
+from storeflow.channels.webhook import parse_retry_after
+from storeflow.clock import utc
+from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.jsonenc import dumps as dumps_compact
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_RESPONSE_READ_BYTES = 4 * 1024
+MAX_TEXT_CHARS = 40_000  # Slack truncates longer messages
+MAX_BLOCKS = 50
+NOT_CONFIGURED = "no Slack webhook configured (STOREFLOW_SLACK_WEBHOOK_URL)"
+_PAYLOAD_KEYS = frozenset({"text", "blocks"})
+
+
+class _Refused(Exception):
+    """The message itself is unusable: a permanent failure with this detail."""
+
+
+class SlackChannel:
+    name: str = "slack"
+
+    def __init__(
+        self,
+        webhook_url: str | None,
+        *,
+        client: httpx.Client | None = None,
+        allow_private: bool = False,
+        allowed_hosts: Collection[str] = (),
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        resolver: Resolver = socket.getaddrinfo,
+        user_agent: str = "storeflow/0.1",
+    ) -> None:
+        """``webhook_url`` None (or empty) leaves the channel registered but every send fails
+        permanently with a hint. A URL that is not http(s) raises ConfigError (without echoing it).
+
+        ``client`` is used as given (redirects disabled per request); without one the channel owns a
+        client that ignores proxy/netrc environment settings, closed by :meth:`close`.
+        """
+        self._url = webhook_url or None
+        if self._url is not None:
+            try:
+                scheme = httpx.URL(self._url).scheme
+            except (httpx.InvalidURL, TypeError):
+                raise ConfigError("STOREFLOW_SLACK_WEBHOOK_URL is not a valid URL") from None
+            if scheme not in ("http", "https"):
+                raise ConfigError("STOREFLOW_SLACK_WEBHOOK_URL must be an http(s) URL")
+        if not 0 < timeout_s <= 300:
+            raise ConfigError(f"Slack timeout must be in (0, 300] seconds, got {timeout_s}")
+        self._allow_private = allow_private
+        self._allowed_hosts = tuple(allowed_hosts)
+        self._timeout_s = timeout_s
+        self._resolver = resolver
+        self._user_agent = user_agent
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
+
+    @property
+    def configured(self) -> bool:
+        return self._url is not None
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> SlackChannel:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
+        started = time.perf_counter()
+        try:
+            body = self._body(message)
+        except _Refused as exc:
+            return _result("permanent_failure", str(exc), started)
+        if self._url is None:
+            return _result("permanent_failure", NOT_CONFIGURED, started)
+        try:
+            destination = resolve_destination(
+                self._url,
+                allow_private=self._allow_private,
+                allowed_hosts=self._allowed_hosts,
+                resolver=self._resolver,
+            )
+        except BlockedDestinationError as exc:
+            return _result("permanent_failure", f"Slack webhook {exc}", started)
+        except DeliveryError as exc:
+            return _result("transient_failure", f"Slack webhook: {exc}", started)
+        return self._post(destination, body, utc(now), started)
+
+    def _body(self, message: OutboundMessage) -> bytes:
+        if message.channel != self.name:
+            raise _Refused(f"message for channel {message.channel!r} was given to the Slack channel")
+        payload = message.payload
+        unknown = sorted(map(str, set(payload) - _PAYLOAD_KEYS))
+        if unknown:
+            hint = "; the webhook URL comes only from settings" if "webhook_url" in unknown else ""
+            raise _Refused(f"unknown Slack payload keys: {', '.join(unknown)}{hint}")
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _Refused("Slack payload needs a non-empty 'text' string (also the notification fallback)")
+        if len(text) > MAX_TEXT_CHARS:
+            raise _Refused(f"Slack 'text' is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+        body: dict[str, Any] = {"text": text}
+        blocks = payload.get("blocks")
+        if blocks is not None:
+            if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+                raise _Refused("Slack 'blocks' must be a list of block objects")
+            if len(blocks) > MAX_BLOCKS:
+                raise _Refused(f"Slack allows at most {MAX_BLOCKS} blocks, got {len(blocks)}")
+            body["blocks"] = blocks
+        try:
+            return dumps_compact(body).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise _Refused(f"Slack payload is not JSON-serializable: {exc}") from exc
+
+    def _post(self, destination: Destination, body: bytes, now: datetime, started: float) -> DeliveryResult:
+        where = destination.netloc
+        deadline = started + self._timeout_s
+        last_error: httpx.ConnectError | None = None
+        for url, headers, extensions in self._targets(destination):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            request = self._client.build_request(
+                "POST", url, headers=headers, content=body, timeout=httpx.Timeout(remaining), extensions=extensions
+            )
+            try:
+                response = self._client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                last_error = exc  # nothing was sent; try the next checked address
+                continue
+            except httpx.TimeoutException:
+                return _result("transient_failure", f"timed out after {self._timeout_s:g}s posting to {where}", started)
+            except httpx.HTTPError as exc:
+                return _result("transient_failure", f"{type(exc).__name__} posting to {where}: {exc}", started)
+            try:
+                text = _read_capped(response, deadline)
+            finally:
+                response.close()
+            status, detail, retry_after = _classify(response, text, where, now)
+            return _result(
+                status,
+                detail,
+                started,
+                response_status=response.status_code,
+                response_body=text,
+                retry_after=retry_after,
+            )
+        if last_error is None:
+            return _result("transient_failure", f"timed out after {self._timeout_s:g}s connecting to {where}", started)
+        return _result("transient_failure", f"could not connect to {where}: {last_error}", started)
+
+    def _targets(self, destination: Destination) -> list[tuple[httpx.URL, httpx.Headers, dict[str, Any]]]:
+        """One request per checked address (pinned, as in the webhook channel), or the URL as is."""
+        headers = httpx.Headers(
+            {"content-type": "application/json", "user-agent": self._user_agent, "accept-encoding": "identity"}
+        )
+        if not destination.addresses:
+            return [(destination.url, headers, {})]
+        headers["host"] = destination.netloc
+        headers["connection"] = "close"
+        extensions: dict[str, Any] = {}
+        if destination.scheme == "https" and not destination.host_is_ip:
+            extensions["sni_hostname"] = destination.host
+        return [(destination.url.copy_with(host=ip), headers, extensions) for ip in destination.addresses]
+
+
+def _classify(
+    response: httpx.Response, text: str, where: str, now: datetime
+) -> tuple[DeliveryStatus, str, timedelta | None]:
+    code = response.status_code
+    prefix = f"HTTP {code} from Slack webhook at {where}"
+    reason = f": {' '.join(text.split())[:200]}" if text.strip() else ""
+    if 200 <= code < 300:
+        return "sent", prefix, None
+    if code in (408, 429) or 500 <= code < 600:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now) if code in (429, 503) else None
+        detail = f"{prefix}{reason}"
+        if retry_after is not None:
+            detail += f" (Retry-After {retry_after.total_seconds():g}s)"
+        return "transient_failure", detail, retry_after
+    if 300 <= code < 400:
+        return "permanent_failure", f"{prefix}: redirects are not followed; configure the final URL", None
+    return "permanent_failure", f"{prefix}{reason}", None
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> str:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
+                break
+    except httpx.HTTPError:
+        pass  # the status is what counts; keep what arrived
+    return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES].decode("utf-8", errors="replace")
+
+
+def _result(
+    status: DeliveryStatus,
+    detail: str,
+    started: float,
+    *,
+    response_status: int | None = None,
+    response_body: str | None = None,
+    retry_after: timedelta | None = None,
+) -> DeliveryResult:
+    return DeliveryResult(
+        status=status,
+        detail=detail,
+        response_status=response_status,
+        response_body=response_body,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        retry_after=retry_after,
+    )

@@ -1,0 +1,614 @@
+"""Store traffic on the virtual clock: visits, carts, checkouts, orders, stock, subscribers, email.
+
+Hour by hour, customers visit in their own local daily rhythm (quiet at night, busy at lunch and in
+the evening, a little busier at weekends). A visit views a few products, may add to the cart, may
+start a checkout, and may order a few minutes later; most checkouts are abandoned. Orders take stock
+away per location (``inventory_changed`` deltas), so popular products run low and sell out; sold-out
+variants are restocked after a few days' lead time (an absolute stock count at the warehouse).
+Prospects browse anonymously, then subscribe (and are merged into the known profile).
+
+Messages the flows send are read back from the store: a share of customers open them (the tracking
+pixel) and click (the tracked links), through the same service the HTTP routes use. A click on an
+abandoned-cart email often leads to the order, and some customers come back and order on their own.
+
+Everything is ingested through :meth:`Storeflow.ingest` in time order, and the clock only moves with
+:meth:`Storeflow.run_until`, so flows act with their real waits: a customer's events are never in
+the same batch after an event that starts a run for them, and due runs are processed before events
+that happen after them. Deterministic for a seed and a start time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from storeflow.simulate.catalog import SHOP_URL, Catalog, Product, Variant, product_event, stock_events
+from storeflow.simulate.people import PROSPECT_SHARE, Customer
+from storeflow.store.tables import outbox, products
+
+if TYPE_CHECKING:
+    from storeflow.app import Storeflow
+
+SOURCE: Final = "demo"
+BATCH_MAX: Final = 1000
+BATCH_SPAN: Final = timedelta(minutes=10)  # the longest an event waits to be ingested
+# Visits per local hour of the day (relative): night, morning, lunch, evening peak.
+HOURLY: Final = (0.5, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.5, 2.5, 3.5, 4.0, 4.5,
+                 5.5, 5.0, 4.2, 4.0, 4.2, 4.8, 5.5, 6.5, 7.0, 6.5, 4.5, 2.2)
+_HOURLY_SHARE: Final = tuple(h / sum(HOURLY) for h in HOURLY)
+_WEEKDAY: Final = (0.95, 0.95, 1.0, 1.0, 1.05, 1.15, 1.1)  # Monday .. Sunday
+MEAN_ACTIVITY: Final = math.exp(0.8**2 / 2)  # of the customers' lognormal(0, 0.8) activity
+RESTOCK_HOUR: Final = 9  # store-local time of the daily stock delivery
+
+
+@dataclass(frozen=True)
+class TrafficModel:
+    """The rates of the simulation. Probabilities are per visit, cart, checkout or message."""
+
+    visits_per_day: float = 0.03  # per known customer of average activity
+    prospect_visits_per_day: float = 0.05  # anonymous visits before subscribing
+    more_views: float = 0.45  # chance of viewing one more product (geometric, at most 4)
+    add_to_cart: float = 0.25
+    second_item: float = 0.25
+    checkout: float = 0.5  # of carts
+    order_now: float = 0.35  # of checkouts, a few minutes later in the same visit
+    come_back: float = 0.06  # of abandoned checkouts, ordered hours or days later without an email
+    open_rate: float = 0.45
+    click_rate: float = 0.3  # of opens
+    cart_click_orders: float = 0.5  # of clicks on an abandoned-cart email, while the cart is open
+    unsubscribe_rate: float = 0.01  # of opens of marketing email
+
+    def units_per_visit(self, items_per_cart: float = 1.3) -> float:
+        """Expected units sold per visit (used to size stock against demand)."""
+        after = self.order_now + (1 - self.order_now) * (self.come_back + 0.06)
+        return self.add_to_cart * items_per_cart * self.checkout * after
+
+    def expected_units(self, customers: int, days: int) -> float:
+        """Units the traffic is expected to sell over ``days`` (the catalog sizes stock against it)."""
+        return customers * (1 - PROSPECT_SHARE) * self.visits_per_day * days * self.units_per_visit()
+
+
+@dataclass
+class SimStats:
+    events: int = 0  # accepted by ingest
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    visits: int = 0
+    carts: int = 0
+    checkouts: int = 0
+    orders: int = 0
+    orders_after_click: int = 0
+    orders_came_back: int = 0
+    missed_sales: int = 0  # orders that found everything sold out
+    restocks: int = 0
+    subscribers: int = 0
+    emails_seen: int = 0
+    opens: int = 0
+    clicks: int = 0
+    unsubscribes: int = 0
+    setup_s: float = 0.0
+    run_s: float = 0.0
+
+
+@dataclass
+class _Line:
+    product: Product
+    variant: Variant
+    quantity: int
+
+    def as_item(self) -> dict[str, Any]:
+        return {"product_id": self.product.product_id, "variant_id": self.variant.variant_id,
+                "sku": self.variant.sku, "title": _item_title(self.product, self.variant),
+                "quantity": self.quantity, "price": _amount(self.variant.price), "url": self.product.url}
+
+
+@dataclass
+class _Checkout:
+    checkout_id: str
+    lines: list[_Line]
+    at: datetime
+    ordered: bool = False
+
+
+@dataclass
+class _Person:
+    customer: Customer
+    known: bool = False  # has been named (email) in an event
+    joined_at: datetime | None = None  # prospects: when they subscribe
+    checkout: _Checkout | None = None  # the latest abandoned checkout
+
+
+@dataclass(order=True)
+class _Item:
+    at: datetime
+    seq: int
+    kind: str = field(compare=False)
+    data: Any = field(compare=False)
+
+
+def _amount(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _item_title(product: Product, variant: Variant) -> str:
+    if variant.title in ("Default", "One size"):
+        return product.title
+    return f"{product.title} ({variant.title})"
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+_LINK = re.compile(r"""https?://[^\s"'<>]+/(t/o|t/c|u)/([A-Za-z0-9_.\-]+)""")
+
+
+def message_links(payload: dict[str, Any]) -> dict[str, list[str]]:
+    """The tracking tokens in a sent email: ``open`` (pixel), ``click`` (links), ``unsubscribe``."""
+    found: dict[str, list[str]] = {"open": [], "click": [], "unsubscribe": []}
+    names = {"t/o": "open", "t/c": "click", "u": "unsubscribe"}
+    texts = [str(payload.get("html") or ""), *(str(v) for v in (payload.get("headers") or {}).values())]
+    for text in texts:
+        for kind, token in _LINK.findall(text):
+            if token not in found[names[kind]]:
+                found[names[kind]].append(token)
+    return found
+
+
+class Simulation:
+    """Drives ``sf`` (on a :class:`VirtualClock`) through ``days`` of traffic from ``start``."""
+
+    def __init__(self, sf: Storeflow, catalog: Catalog, people: Sequence[Customer], *, start: datetime,
+                 days: int, seed: int = 7, model: TrafficModel | None = None) -> None:
+        from storeflow.clock import VirtualClock
+
+        if not isinstance(sf.clock, VirtualClock):
+            raise TypeError("the simulation needs a Storeflow on a VirtualClock")
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        self.sf, self.clock = sf, sf.clock
+        self.catalog, self.start, self.days = catalog, start, days
+        self.end = start + timedelta(days=days)
+        self.model = model or TrafficModel()
+        self.rng = random.Random(f"traffic:{seed}")
+        self.store_tz = ZoneInfo(sf.settings.timezone)
+        self.currency = catalog.currency
+        self.people = [_Person(c) for c in people]
+        self.by_email = {p.customer.email: i for i, p in enumerate(self.people)}
+        self.stats = SimStats()
+        self._queue: list[_Item] = []
+        self._seq = 0
+        self._counter: dict[str, int] = {}
+        # stock mirror: variant id -> location -> units; sold-out variants wait for a delivery
+        self.stock = {v.variant_id: dict(v.stock) for p in catalog.products for v in p.variants}
+        self._restock_at: dict[str, datetime] = {}
+        self._visible: list[Product] = list(catalog.products)
+        self._visible_weights: list[float] = []
+        self._zones = self._group_by_zone()
+        # the batch being collected
+        self._batch: list[dict[str, Any]] = []
+        self._batch_started: datetime | None = None
+        self._batch_at: datetime | None = None
+        self._batch_runners: set[int] = set()  # people with a run-starting event in the batch
+        self._next_due: datetime | None = None
+        self._mail_mark: datetime | None = None
+        self._mail_seen: set[str] = set()
+
+    # -- ids and queue -------------------------------------------------------------------------
+    def _id(self, kind: str) -> str:
+        n = self._counter.get(kind, 0) + 1
+        self._counter[kind] = n
+        return f"{kind}-{n:06d}"
+
+    def _push(self, at: datetime, kind: str, data: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, _Item(at, self._seq, kind, data))
+
+    def _group_by_zone(self) -> dict[str, tuple[list[int], list[float], list[int]]]:
+        """Time zone -> (customers, their activity, prospects)."""
+        zones: dict[str, tuple[list[int], list[float], list[int]]] = {}
+        for i, p in enumerate(self.people):
+            members, weights, prospects = zones.setdefault(p.customer.timezone, ([], [], []))
+            if p.customer.prospect:
+                prospects.append(i)
+            else:
+                members.append(i)
+                weights.append(p.customer.activity)
+        return zones
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimStats:
+        t0 = time.perf_counter()
+        self.clock.set(self.start)
+        self._setup()
+        self.stats.setup_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self._plan_prospects()
+        hours = self.days * 24
+        for hour in range(hours):
+            h0 = self.start + timedelta(hours=hour)
+            h1 = h0 + timedelta(hours=1)
+            self._refresh_visible()
+            if h0.astimezone(self.store_tz).hour == RESTOCK_HOUR:
+                self._restock(h0)
+            self._plan_visits(h0)
+            while self._queue and self._queue[0].at < h1:
+                self._handle(heapq.heappop(self._queue))
+            self._flush()
+            self._advance(h1)
+            self._read_mail()
+            if progress is not None and (hour + 1) % 24 == 0:
+                progress((hour + 1) // 24, self.days)
+        self.stats.run_s = time.perf_counter() - t1
+        return self.stats
+
+    def _setup(self) -> None:
+        """The catalog and its stock, dated two days back (too old to start flows)."""
+        at = self.start - timedelta(days=2)
+        items: list[dict[str, Any]] = [product_event(p, self.currency, at) for p in self.catalog.products]
+        for p in self.catalog.products:
+            items += stock_events(p, at + timedelta(minutes=1))
+        for v_id, levels in self.stock.items():
+            if sum(levels.values()) == 0:
+                self._restock_at[v_id] = self.start + timedelta(days=self.rng.randint(1, 4))
+        for i in range(0, len(items), BATCH_MAX):
+            self._ingest(items[i:i + BATCH_MAX])
+        self.sf.drain()
+        self._next_due = self.sf.next_due_at()
+
+    # -- planning ------------------------------------------------------------------------------
+    def _plan_prospects(self) -> None:
+        span = self.days * 24
+        for index, person in enumerate(self.people):
+            if not person.customer.prospect:
+                continue
+            tz = ZoneInfo(person.customer.timezone)
+            for _ in range(50):
+                at = self.start + timedelta(hours=self.rng.randrange(span), seconds=self.rng.randrange(3600))
+                if self.rng.random() < _HOURLY_SHARE[at.astimezone(tz).hour] * 24 / 2.5:
+                    break
+            person.joined_at = at
+            self._push(at, "subscribe", index)
+
+    def _plan_visits(self, h0: datetime) -> None:
+        m = self.model
+        for zone, (members, activity, prospects) in self._zones.items():
+            local = h0.astimezone(ZoneInfo(zone))
+            share = _HOURLY_SHARE[local.hour] * _WEEKDAY[local.weekday()]
+            joined = [i for i in prospects if self._is_customer(i, h0)]
+            waiting = [i for i in prospects if not self._is_customer(i, h0)]
+            groups = ((members + joined, activity + self._activity(joined), m.visits_per_day),
+                      (waiting, self._activity(waiting), m.prospect_visits_per_day))
+            for group, weights, rate in groups:
+                if not group:
+                    continue
+                lam = sum(weights) / MEAN_ACTIVITY * rate * share
+                for _ in range(_poisson(self.rng, lam)):
+                    who = self.rng.choices(group, weights=weights)[0]
+                    self._push(h0 + timedelta(seconds=self.rng.randrange(3600)), "visit", who)
+
+    def _activity(self, group: list[int]) -> list[float]:
+        return [self.people[i].customer.activity for i in group]
+
+    def _is_customer(self, i: int, at: datetime) -> bool:
+        joined = self.people[i].joined_at
+        return not self.people[i].customer.prospect or (joined is not None and joined <= at)
+
+    def _refresh_visible(self) -> None:
+        with self.sf.store.transaction() as tx:
+            status = dict(tx.conn.execute(select(products.c.id, products.c.status)).all())
+        self._visible = [p for p in self.catalog.products if status.get(p.product_id, "published") == "published"]
+        self._visible_weights = [p.popularity for p in self._visible]
+
+    def _restock(self, at: datetime) -> None:
+        deliveries: list[tuple[Product, Variant]] = []
+        for p in self.catalog.products:
+            for v in p.variants:
+                due = self._restock_at.get(v.variant_id)
+                if due is not None and due <= at:
+                    deliveries.append((p, v))
+        for n, (p, v) in enumerate(deliveries):
+            del self._restock_at[v.variant_id]
+            per_day = self.model.expected_units(len(self.people), 1) * p.popularity / len(p.variants)
+            units = max(4, round(per_day * 14 * self.rng.uniform(1.0, 2.0)))
+            levels = self.stock[v.variant_id]
+            levels["warehouse"] = levels.get("warehouse", 0) + units
+            self.stats.restocks += 1
+            self._emit(at + timedelta(minutes=5 + n), {
+                "type": "inventory_changed", "id": self._id("restock"),
+                "properties": {"product_id": p.product_id, "variant_id": v.variant_id, "sku": v.sku,
+                               "location": "warehouse", "quantity": levels["warehouse"], "reason": "restock"}})
+
+    # -- handling queued items -----------------------------------------------------------------
+    def _handle(self, item: _Item) -> None:
+        if item.kind == "event":
+            who, event = item.data
+            self._add(item.at, event, who)
+        elif item.kind == "visit":
+            self._visit(item.at, item.data)
+        elif item.kind == "order":
+            who, checkout, why = item.data
+            self._order(item.at, who, checkout, why)
+        elif item.kind == "subscribe":
+            self._subscribe(item.at, item.data)
+        else:
+            self._engage(item.at, item.kind, item.data)
+
+    def _emit(self, at: datetime, event: dict[str, Any], who: int | None = None) -> None:
+        event["occurred_at"] = at.isoformat()
+        self._push(at, "event", (who, event))
+
+    def _identity(self, i: int, at: datetime, *, full: bool = False) -> dict[str, Any]:
+        """Who an event at ``at`` is about: anonymous before a prospect subscribes; the first event
+        that names a customer carries their phone and profile fields."""
+        person = self.people[i]
+        c = person.customer
+        if not person.known and not self._is_customer(i, at):
+            return {"anonymous_id": f"anon-{c.customer_id}"}
+        out: dict[str, Any] = {"email": c.email}
+        if full or not person.known:
+            out["customer_id"] = c.customer_id
+        if not person.known:
+            person.known = True
+            out["phone"] = c.phone
+            out["profile"] = c.profile_fields()
+        return out
+
+    def _visit(self, at: datetime, i: int) -> None:
+        if not self._visible:
+            return
+        m, rng = self.model, self.rng
+        self.stats.visits += 1
+        customer = self._is_customer(i, at)
+        t = at
+        viewed: list[Product] = []
+        for _ in range(4):
+            product = rng.choices(self._visible, weights=self._visible_weights)[0]
+            viewed.append(product)
+            self._emit(t, {"type": "product_viewed", "id": self._id("view"), **self._identity(i, t),
+                           "properties": {"product_id": product.product_id, "title": product.title,
+                                          "url": product.url, "currency": self.currency,
+                                          "price": _amount(min(v.price for v in product.variants))}}, i)
+            t += timedelta(seconds=rng.randint(20, 150))
+            if rng.random() > m.more_views:
+                break
+        if rng.random() > m.add_to_cart:
+            return
+        lines: list[_Line] = []
+        cart_id = self._id("cart")
+        for n, product in enumerate({p.product_id: p for p in viewed}.values()):
+            if n and rng.random() > m.second_item:
+                break
+            in_stock = [v for v in product.variants if sum(self.stock[v.variant_id].values()) > 0]
+            if not in_stock:
+                continue
+            line = _Line(product, rng.choice(in_stock), 2 if rng.random() < 0.1 else 1)
+            lines.append(line)
+            t += timedelta(seconds=rng.randint(15, 90))
+            self._emit(t, {"type": "product_added_to_cart", "id": self._id("add"), **self._identity(i, t),
+                           "properties": {"cart_id": cart_id, "currency": self.currency, **line.as_item()}}, i)
+        if not lines:
+            return
+        self.stats.carts += 1
+        if not customer or rng.random() > m.checkout:
+            return
+        t += timedelta(seconds=rng.randint(30, 240))
+        checkout = _Checkout(cart_id, lines, t)
+        self.stats.checkouts += 1
+        self._emit(t, {"type": "checkout_started", "id": self._id("checkout"), **self._identity(i, t, full=True),
+                       "properties": {"checkout_id": cart_id, "currency": self.currency,
+                                      "value": _amount(sum((ln.variant.price * ln.quantity for ln in lines),
+                                                           Decimal(0))),
+                                      "checkout_url": f"{SHOP_URL}/checkouts/{cart_id}",
+                                      "items": [ln.as_item() for ln in lines]}}, i)
+        if rng.random() < m.order_now:
+            self._push(t + timedelta(seconds=rng.randint(180, 900)), "order", (i, checkout, "visit"))
+            return
+        self.people[i].checkout = checkout
+        if rng.random() < m.come_back:
+            later = t + timedelta(hours=rng.uniform(3, 96))
+            self._push(later, "order", (i, checkout, "came_back"))
+
+    def _subscribe(self, at: datetime, i: int) -> None:
+        person = self.people[i]
+        c = person.customer
+        self.stats.subscribers += 1
+        person.known = True
+        self._emit(at, {"type": "subscribed", "id": self._id("subscribe"), "email": c.email,
+                        "anonymous_id": f"anon-{c.customer_id}", "customer_id": c.customer_id, "phone": c.phone,
+                        "profile": c.profile_fields(),
+                        "properties": {"channel": "email", "form": "newsletter pop-up"}}, i)
+
+    def _order(self, at: datetime, i: int, checkout: _Checkout, why: str) -> None:
+        if checkout.ordered:
+            return
+        lines = []
+        for line in checkout.lines:
+            available = sum(self.stock[line.variant.variant_id].values())
+            if available > 0:
+                lines.append(_Line(line.product, line.variant, min(line.quantity, available)))
+        if not lines:
+            self.stats.missed_sales += 1
+            return
+        checkout.ordered = True
+        person = self.people[i]
+        if person.checkout is checkout:
+            person.checkout = None
+        order_id = self._id("order")
+        total = sum((ln.variant.price * ln.quantity for ln in lines), Decimal(0))
+        self.stats.orders += 1
+        if why == "click":
+            self.stats.orders_after_click += 1
+        elif why == "came_back":
+            self.stats.orders_came_back += 1
+        self._add(at, {"type": "order_placed", "id": order_id, "occurred_at": at.isoformat(),
+                       **self._identity(i, at, full=True),
+                       "properties": {"order_id": order_id, "number": f"#{1000 + self.stats.orders}",
+                                      "checkout_id": checkout.checkout_id, "currency": self.currency,
+                                      "total": _amount(total), "items": [ln.as_item() for ln in lines],
+                                      "shipping_country": person.customer.country}}, i)
+        t = at + timedelta(seconds=self.rng.randint(30, 120))
+        for line in lines:
+            levels = self.stock[line.variant.variant_id]
+            left = line.quantity
+            for location in ("warehouse", "store"):
+                take = min(left, levels.get(location, 0))
+                if take <= 0:
+                    continue
+                levels[location] -= take
+                left -= take
+                self._emit(t, {"type": "inventory_changed", "id": self._id("stock"),
+                               "properties": {"product_id": line.product.product_id,
+                                              "variant_id": line.variant.variant_id, "sku": line.variant.sku,
+                                              "location": location, "delta": -take, "reason": "order",
+                                              "order_id": order_id}})
+            if sum(levels.values()) == 0 and line.variant.variant_id not in self._restock_at:
+                lead = timedelta(days=self.rng.randint(2, 5))
+                self._restock_at[line.variant.variant_id] = at + lead
+
+    # -- email engagement ----------------------------------------------------------------------
+    def _read_mail(self) -> None:
+        """Sent emails to customers since the last look: schedule their opens, clicks and orders."""
+        mark = self._mail_mark
+        q = (select(outbox.c.id, outbox.c.flow_id, outbox.c.address, outbox.c.kind, outbox.c.payload,
+                    outbox.c.sent_at)
+             .where(outbox.c.channel == "email", outbox.c.sent_at.is_not(None),
+                    outbox.c.kind.in_(("marketing", "transactional")))
+             .order_by(outbox.c.sent_at, outbox.c.id))
+        if mark is not None:
+            q = q.where(outbox.c.sent_at >= mark)
+        with self.sf.store.transaction() as tx:
+            rows = [dict(r) for r in tx.conn.execute(q).mappings()]
+        for row in rows:
+            if row["id"] in self._mail_seen:
+                continue
+            self._mail_seen.add(row["id"])
+            self._mail_mark = row["sent_at"]
+            self.stats.emails_seen += 1
+            i = self.by_email.get(str(row["address"] or "").lower())
+            if i is None:
+                continue
+            self._plan_engagement(i, row)
+
+    def _plan_engagement(self, i: int, row: dict[str, Any]) -> None:
+        m, rng = self.model, self.rng
+        links = message_links(dict(row["payload"] or {}))
+        if not links["open"] or rng.random() > m.open_rate:
+            return
+        tz = ZoneInfo(self.people[i].customer.timezone)
+        opened = max(row["sent_at"], self.clock.now()) + timedelta(minutes=rng.lognormvariate(math.log(60), 1.0))
+        local = opened.astimezone(tz)
+        if local.hour < 7:  # asleep: read it in the morning
+            opened += timedelta(hours=7 - local.hour, minutes=rng.randint(0, 90))
+        self._push(opened, "open", (i, row, links["open"][0]))
+        if row["kind"] == "marketing" and links["unsubscribe"] and rng.random() < m.unsubscribe_rate:
+            self._push(opened + timedelta(seconds=rng.randint(20, 120)), "unsubscribe",
+                       (i, row, links["unsubscribe"][0]))
+            return
+        if links["click"] and rng.random() < m.click_rate:
+            self._push(opened + timedelta(seconds=rng.randint(10, 300)), "click", (i, row, rng.choice(links["click"])))
+
+    def _engage(self, at: datetime, kind: str, data: tuple[int, dict[str, Any], str]) -> None:
+        i, row, token = data
+        self._flush()
+        self._advance(at)
+        service = self.sf.messages
+        try:
+            if kind == "open":
+                service.record_open(token)
+                self.stats.opens += 1
+            elif kind == "unsubscribe":
+                service.unsubscribe(token)
+                self.stats.unsubscribes += 1
+            else:
+                service.record_click(token)
+                self.stats.clicks += 1
+        except Exception as exc:  # a link the engine refuses is a finding to report, not a crash
+            self._note_error(f"{kind} of message {row['id']}: {exc}")
+            return
+        finally:
+            self._next_due = self.sf.next_due_at()
+        if kind != "click":
+            return
+        person = self.people[i]
+        open_checkout = person.checkout
+        cart_open = open_checkout is not None and not open_checkout.ordered
+        if row.get("flow_id") == "abandoned-cart" and cart_open and self.rng.random() < self.model.cart_click_orders:
+            self._push(at + timedelta(seconds=self.rng.randint(120, 1500)), "order", (i, open_checkout, "click"))
+            return
+        self._push(at + timedelta(seconds=self.rng.randint(5, 60)), "visit", i)
+
+    # -- batching, time and ingest -------------------------------------------------------------
+    def _add(self, at: datetime, event: dict[str, Any], who: int | None) -> None:
+        """Queue one event for ingest, keeping causality (see the module docstring)."""
+        if self._next_due is not None and at >= self._next_due:
+            self._flush()
+            self._advance(at)
+        elif self._batch and self._batch_started is not None and (
+                (who is not None and who in self._batch_runners) or at - self._batch_started > BATCH_SPAN
+                or len(self._batch) >= BATCH_MAX):
+            self._flush()
+        if not self._batch:
+            self._batch_started = at
+        self._batch.append(event)
+        self._batch_at = at
+        if who is not None and event["type"] in ("checkout_started", "order_placed", "subscribed"):
+            self._batch_runners.add(who)
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, at = self._batch, self._batch_at
+        self._batch, self._batch_started, self._batch_at = [], None, None
+        self._batch_runners.clear()
+        if at is not None and at > self.clock.now():
+            self.clock.set(at)
+        self._ingest(batch)
+        self._next_due = self.sf.next_due_at()
+
+    def _advance(self, until: datetime) -> None:
+        if until <= self.clock.now():
+            return
+        if self._next_due is not None and self._next_due <= until:
+            stats = self.sf.run_until(until)
+            self._next_due = self.sf.next_due_at()
+            if stats.messages:
+                self._read_mail()
+        else:
+            self.clock.set(until)
+
+    def _ingest(self, items: list[dict[str, Any]]) -> None:
+        for result in self.sf.ingest(items, source=SOURCE):
+            if result.status == "accepted":
+                self.stats.events += 1
+            elif result.status == "duplicate":
+                self.stats.duplicates += 1
+            else:
+                self.stats.rejected += 1
+                self._note_error(f"{items[result.index].get('type')}: {result.error}")
+
+    def _note_error(self, text: str) -> None:
+        if len(self.stats.errors) < 20:
+            self.stats.errors.append(text)
+
