@@ -67,7 +67,8 @@ async def _verified_form(request: Request, ctx: Ctx) -> dict[str, str] | Respons
     settings = ctx.sf.settings
     form = {k: str(v) for k, v in (await request.form()).items()}
     if settings.sms_provider == "twilio" and settings.twilio_auth_token is not None:
-        url = f"{settings.public_url.rstrip('/')}{request.url.path}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = f"{settings.public_url.rstrip('/')}{request.url.path}{query}"
         signature = request.headers.get("x-twilio-signature", "")
         if not verify_twilio_signature(settings.twilio_auth_token.get_secret_value(), url, form, signature):
             return json_response({"detail": "X-Twilio-Signature does not match"}, 403)

@@ -231,9 +231,14 @@ class _HttpSmsProvider(abc.ABC):
                 continue
             except httpx.TimeoutException as exc:
                 detail = f"timed out after {self._timeout_s:g}s talking to {where}"
-                if not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                    detail += " (the provider may have accepted the message)"
-                return _result("transient_failure", detail, started)
+                if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                    return _result("transient_failure", detail, started)  # nothing was sent
+                if not self.idempotent:
+                    # The provider may have accepted the text; without an idempotency key a retry
+                    # could send it twice, so the outcome is recorded as unknown, not retried.
+                    return _result("permanent_failure", detail + ": delivery state unknown; not retried, "
+                                   "to avoid a duplicate", started)
+                return _result("transient_failure", detail + " (retried with the same Idempotency-Key)", started)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
                 return _result("permanent_failure", f"request to {where} refused by the HTTP client: {exc}", started)
             except httpx.HTTPError as exc:

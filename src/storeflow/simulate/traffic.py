@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 SOURCE: Final = "demo"
 BATCH_MAX: Final = 1000
 BATCH_SPAN: Final = timedelta(minutes=10)  # the longest an event waits to be ingested
+RUN_SLACK: Final = timedelta(minutes=3)  # due runs wait at most this long for the next batch (a worker's lag)
+JOIN_HORIZON_DAYS: Final = 30  # prospects subscribe at a steady rate: all of them over 30 days
 # Visits per local hour of the day (relative): night, morning, lunch, evening peak.
 HOURLY: Final = (0.5, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.5, 2.5, 3.5, 4.0, 4.5,
                  5.5, 5.0, 4.2, 4.0, 4.2, 4.8, 5.5, 6.5, 7.0, 6.5, 4.5, 2.2)
@@ -56,9 +58,9 @@ RESTOCK_HOUR: Final = 9  # store-local time of the daily stock delivery
 class TrafficModel:
     """The rates of the simulation. Probabilities are per visit, cart, checkout or message."""
 
-    visits_per_day: float = 0.03  # per known customer of average activity
+    visits_per_day: float = 0.025  # per known customer of average activity
     prospect_visits_per_day: float = 0.05  # anonymous visits before subscribing
-    more_views: float = 0.45  # chance of viewing one more product (geometric, at most 4)
+    more_views: float = 0.3  # chance of viewing one more product (geometric, at most 4)
     add_to_cart: float = 0.25
     second_item: float = 0.25
     checkout: float = 0.5  # of carts
@@ -279,7 +281,7 @@ class Simulation:
 
     # -- planning ------------------------------------------------------------------------------
     def _plan_prospects(self) -> None:
-        span = self.days * 24
+        span = max(self.days, JOIN_HORIZON_DAYS) * 24
         for index, person in enumerate(self.people):
             if not person.customer.prospect:
                 continue
@@ -288,8 +290,9 @@ class Simulation:
                 at = self.start + timedelta(hours=self.rng.randrange(span), seconds=self.rng.randrange(3600))
                 if self.rng.random() < _HOURLY_SHARE[at.astimezone(tz).hour] * 24 / 2.5:
                     break
-            person.joined_at = at
-            self._push(at, "subscribe", index)
+            if at < self.end:
+                person.joined_at = at
+                self._push(at, "subscribe", index)
 
     def _plan_visits(self, h0: datetime) -> None:
         m = self.model
@@ -548,7 +551,7 @@ class Simulation:
             self._note_error(f"{kind} of message {row['id']}: {exc}")
             return
         finally:
-            self._next_due = self.sf.next_due_at()
+            self._runs_may_be_due()
         if kind != "click":
             return
         person = self.people[i]
@@ -562,7 +565,7 @@ class Simulation:
     # -- batching, time and ingest -------------------------------------------------------------
     def _add(self, at: datetime, event: dict[str, Any], who: int | None) -> None:
         """Queue one event for ingest, keeping causality (see the module docstring)."""
-        if self._next_due is not None and at >= self._next_due:
+        if self._next_due is not None and at >= self._next_due + RUN_SLACK:
             self._flush()
             self._advance(at)
         elif self._batch and self._batch_started is not None and (
@@ -585,7 +588,13 @@ class Simulation:
         if at is not None and at > self.clock.now():
             self.clock.set(at)
         self._ingest(batch)
-        self._next_due = self.sf.next_due_at()
+        self._runs_may_be_due()
+
+    def _runs_may_be_due(self) -> None:
+        """After ingest: runs it started (or woke) are due now. Only the worker's queue can change."""
+        due = self.sf.worker.next_due_at()
+        if due is not None and (self._next_due is None or due < self._next_due):
+            self._next_due = due
 
     def _advance(self, until: datetime) -> None:
         if until <= self.clock.now():

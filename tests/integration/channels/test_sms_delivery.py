@@ -237,15 +237,16 @@ def test_success_without_sid_is_still_sent(server: RecordingServer, twilio: SmsC
     assert "no message id" in result.detail
 
 
-def test_response_timeout_is_transient_and_says_it_may_have_been_sent(server: RecordingServer) -> None:
+def test_response_timeout_on_twilio_is_not_retried_to_avoid_a_duplicate(server: RecordingServer) -> None:
     server.responder = lambda req: Reply(201, b"{}", delay_s=5)
     provider = TwilioProvider(SID, TOKEN, FROM, base_url=server.url(""), timeout_s=0.3)
     with channel_for(provider) as channel:
         result = channel.send(sms(), NOW)
 
-    assert result.status == "transient_failure"
+    # Twilio may have accepted the text and has no idempotency key: a retry could send it twice.
+    assert result.status == "permanent_failure"
     assert "timed out after 0.3s" in result.detail
-    assert "may have accepted" in result.detail
+    assert "delivery state unknown" in result.detail
     assert result.duration_ms < 3000
 
 
@@ -389,3 +390,12 @@ def test_gateway_wrong_token_is_permanent(server: RecordingServer) -> None:
         result = channel.send(sms(), NOW)
     assert result.status == "permanent_failure"
     assert "invalid token" in result.detail
+
+
+def test_response_timeout_on_the_idempotent_http_provider_is_retried(server: RecordingServer) -> None:
+    server.responder = lambda req: Reply(200, b'{"id": "x"}', delay_s=5)
+    with channel_for(HttpProvider(server.url("/v1/sms"), BEARER, timeout_s=0.3)) as channel:
+        result = channel.send(sms(), NOW)
+
+    assert result.status == "transient_failure"
+    assert "same Idempotency-Key" in result.detail
