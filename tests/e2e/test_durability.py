@@ -6,7 +6,11 @@ What these prove, on the real database (SQLite file and PostgreSQL):
   rolls back, a new worker picks those runs up, and every step runs exactly once (counters are 1);
 * two workers claiming the same due runs on PostgreSQL never take the same run (SKIP LOCKED);
 * a worker killed between sending a webhook and recording the result makes the message go out again
-  after the lease, with the same ``webhook-id``: delivery is at-least-once with a stable key.
+  after the lease, with the same ``webhook-id``: delivery is at-least-once with a stable key;
+* (xfail, a known src bug) two healthy workers do not send a message twice.
+
+Sizes are small (hundreds of runs, batches of 25-50) so each test stays well under a minute on two
+cores: the point is several committed batches before the kill and several after, not volume.
 """
 
 from __future__ import annotations
@@ -182,7 +186,7 @@ def open_engine(db_url: str) -> Storeflow:
 
 # -- (a) SIGKILL in the middle of a batch -----------------------------------------------------------
 
-KILL_RUNS = 1000
+KILL_RUNS = 800
 KILL_BATCH = 50
 
 
@@ -235,7 +239,7 @@ def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing(db_url: str, start_
 
 # -- (b) two workers, one PostgreSQL, the same due runs --------------------------------------------
 
-RACE_RUNS = 1000
+RACE_RUNS = 800
 RACE_BATCH = 25
 
 
