@@ -7,7 +7,8 @@ What these prove, on the real database (SQLite file and PostgreSQL):
 * two workers claiming the same due runs on PostgreSQL never take the same run (SKIP LOCKED);
 * a worker killed between sending a webhook and recording the result makes the message go out again
   after the lease, with the same ``webhook-id``: delivery is at-least-once with a stable key;
-* (xfail, a known src bug) two healthy workers do not send a message twice.
+* two healthy workers do not send a message twice, even when a batch outlasts the lease (each
+  message's lease is renewed by compare-and-set right before its send).
 
 Sizes are small (hundreds of runs, batches of 25-50) so each test stays well under a minute on two
 cores: the point is several committed batches before the kill and several after, not volume.
@@ -431,11 +432,6 @@ steps:
 LEASE_MESSAGES = 20
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "src bug: Dispatcher.run_batch (engine/dispatcher.py) leases up to 50 messages for ONE "
-    "outbox_lease_s (store/sql/outbox_ops.py claim_outbox) and then sends them a few at a time; once "
-    "the batch takes longer than the lease, another worker re-claims the unsent rest and sends them "
-    "again while the first worker is still alive"))
 def test_two_healthy_workers_do_not_send_a_message_twice(pg_url: str, start_worker: StartWorker) -> None:
     """No crash here: two live workers, a receiver that takes 1 s per request, a 2 s lease, 20
     messages. Whoever claims the batch needs several seconds for it (a few sends at a time); after 2 s

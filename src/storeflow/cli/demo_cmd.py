@@ -24,7 +24,6 @@ from rich.console import Console
 
 if TYPE_CHECKING:  # imported when the command runs: keeps `storeflow --help` fast
     from storeflow.app import Storeflow
-    from storeflow.channels.base import ChannelRegistry
     from storeflow.settings import Settings
     from storeflow.simulate.mailbox import Mailbox
 
@@ -91,19 +90,6 @@ def _settings(db: Path, currency: str, smtp_port: int, port: int) -> Settings:
     )
 
 
-def _channels(settings: Settings) -> ChannelRegistry:
-    """The engine's channels, with email over SMTP to the mailbox."""
-    from storeflow.app import default_channels
-
-    registry = default_channels(settings)
-    if "email" not in registry:  # until the engine registers its email channel itself
-        from storeflow.channels.email import EmailChannel
-        from storeflow.channels.smtp_pool import SmtpConfig
-
-        registry.register(EmailChannel(SmtpConfig.from_settings(settings), default_from=settings.email_from))
-    return registry
-
-
 def _install_flows(sf: Storeflow) -> int:
     folder = resources.files("storeflow") / "templates"
     count = 0
@@ -137,6 +123,10 @@ def demo(
         raise typer.BadParameter(str(exc), param_hint="--currency") from None
     shop = SHOPS[currency]
     first = _start_time(start, days, ZoneInfo(shop.timezone))
+    if serve:  # a taken port is one clear error now, not after the simulation
+        from storeflow.cli.serve_cmd import bind_socket
+
+        bind_socket("127.0.0.1", port).close()
     db, mail = _fresh(folder)
 
     from storeflow.simulate.mailbox import Mailbox
@@ -165,7 +155,7 @@ def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customer
     mailbox.now = clock.now
     mailbox.start()
     settings = _settings(db, currency, mailbox.port, port)
-    sf = Storeflow(settings, clock=clock, channels=_channels(settings))
+    sf = Storeflow(settings, clock=clock)
     try:
         _install_flows(sf)
         model = TrafficModel()
@@ -212,20 +202,26 @@ def _progress(days: int) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def _serve(mailbox: Mailbox, db: Path, currency: str, port: int, keys: tuple[str, str]) -> None:
+    import json
+
     from storeflow.app import Storeflow
-    from storeflow.cli.serve_cmd import _run_api, example_event
+    from storeflow.cli.serve_cmd import _run_api
 
     private, public = keys
     mailbox.now = lambda: datetime.now(UTC)
     settings = _settings(db, currency, mailbox.port, port)
-    console.print(f"\nDemo store: [bold]{db}[/]  (the keys below are shown once)")
-    console.print(f"  private key: {private}\n  public key:  {public}")
-    console.print("Send an event:\n"
-                  f"  curl -X POST http://127.0.0.1:{port}/v1/events -H 'Authorization: Bearer {public}' "
-                  f"-H 'content-type: application/json' -d '{example_event(currency)}'")
-    console.print(f"New emails arrive in {mailbox.folder}. Look around: "
-                  f"storeflow --database-url sqlite:///{db} runs list\n")
-    live = Storeflow(settings, channels=_channels(settings))
+    example = json.dumps({"type": "subscribed", "email": "you@mail.example",
+                          "profile": {"first_name": "You", "locale": SHOPS[currency].locale},
+                          "properties": {"channel": "email"}})
+    console.print(f"\nDemo store: [bold]{db}[/] (the keys are shown once)", soft_wrap=True)
+    console.print(f"  private key: {private}\n  public key:  {public}", soft_wrap=True)
+    console.print("Subscribe someone, and their welcome email lands in the mailbox:", soft_wrap=True)
+    console.print(f"  curl -X POST http://127.0.0.1:{port}/v1/events -H 'Authorization: Bearer {public}' "
+                  f"-H 'content-type: application/json' -d '{example}'", soft_wrap=True, highlight=False,
+                  markup=False)
+    console.print(f"  ls {mailbox.folder}; storeflow --database-url sqlite:///{db} runs list\n", soft_wrap=True,
+                  highlight=False, markup=False)
+    live = Storeflow(settings)
     try:
         _run_api(live, settings.host, port, with_worker=True)
     finally:

@@ -58,6 +58,11 @@ class Dispatcher:
                                   error="delivery state unknown: a worker stopped during the send; "
                                         "not re-sent, to avoid a duplicate")
             return False
+        # Claimed messages wait their turn in this batch; renew the lease right before sending, and
+        # skip the message if another worker has taken it over meanwhile.
+        with self.store.transaction() as tx:
+            if not tx.renew_lease(row["id"], row["held_lease"], self.clock.now() + self.lease):
+                return False
         msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
                               attempt=int(row["attempts"]))
         started = self.clock.now()

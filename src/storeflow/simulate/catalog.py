@@ -25,6 +25,7 @@ from storeflow.model.money import currency_exponent
 LOCATIONS: Final = ("warehouse", "store")
 CURRENCIES: Final = ("IDR", "BRL", "USD")
 SHOP_URL: Final = "https://demo.store"
+LOW_STOCK: Final = 5  # the engine's default low_stock_threshold
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,7 @@ def build_catalog(seed: int = 7, currency: str = "USD", size: int = 300, *,
     rng = random.Random(f"catalog:{seed}")
     demand = float(expected_units if expected_units is not None else 2.0 * size)
     shares = _zipf_shares(size, rng)
+    top_decile = sorted(shares, reverse=True)[max(0, size // 10 - 1)]
     categories = list(_CATEGORY_WEIGHTS)
     by_category = {c: [i for i in _ITEMS if i.category == c] for c in categories}
     titles: set[str] = set()
@@ -270,23 +272,18 @@ def build_catalog(seed: int = 7, currency: str = "USD", size: int = 300, *,
         axis = _axis(item, rng)
         charm = rng.random() < 0.6
         in_store = rng.random() < 0.6
-        variant_shares = _variant_shares(len(axis), rng)
+        best_seller = shares[index] >= top_decile
+        units = _split(_stock(demand * shares[index], rng, best_seller=best_seller), len(axis), rng)
         variants = []
-        for (label, suffix, factor), vshare in zip(axis, variant_shares, strict=True):
-            price = shop_price(base_usd * factor, currency, charm=charm)
-            units = _stock(demand * shares[index] * vshare, rng)
-            store_units = round(units * rng.uniform(0.15, 0.35)) if in_store else 0
+        for (label, suffix, factor), v_units in zip(axis, units, strict=True):
+            store_units = round(v_units * rng.uniform(0.15, 0.35)) if in_store else 0
             variants.append(Variant(
                 variant_id=f"{product_id}-{slugify(suffix)}",
                 sku=f"{item.code}-{number:04d}-{suffix}",
                 title=label,
-                price=price,
-                stock={"warehouse": units - store_units, "store": store_units},
+                price=shop_price(base_usd * factor, currency, charm=charm),
+                stock={"warehouse": v_units - store_units, "store": store_units},
             ))
-        if all(v.units == 0 for v in variants):  # never start a product sold out
-            first = variants[0]
-            variants[0] = Variant(first.variant_id, first.sku, first.title, first.price,
-                                  {"warehouse": rng.randint(2, 6), "store": 0})
         tags = tuple(sorted({slugify(category), slugify(item.noun or "coffee beans"),
                              *(("in-store",) if in_store else ())}))
         products.append(Product(
@@ -302,24 +299,28 @@ def build_catalog(seed: int = 7, currency: str = "USD", size: int = 300, *,
     return Catalog(currency, tuple(products))
 
 
-def _variant_shares(n: int, rng: random.Random) -> list[float]:
-    weights = [rng.uniform(0.6, 1.4) for _ in range(n)]
-    total = sum(weights)
-    return [w / total for w in weights]
-
-
-def _stock(expected: float, rng: random.Random) -> int:
-    """Units at the start for a variant expected to sell ``expected`` units over the period."""
+def _stock(expected: float, rng: random.Random, *, best_seller: bool = False) -> int:
+    """Units at the start for a product expected to sell ``expected`` units over the period: some
+    are thin (they sell out; most best-sellers do), a quarter are tight (they run low, under the
+    default low-stock threshold of 5), the rest have enough or plenty."""
+    thin = 0.6 if best_seller else 0.2
     roll = rng.random()
-    if roll < 0.04:
-        return 0  # sold out at the start; a restock is on its way
-    if roll < 0.30:
-        cover = rng.uniform(0.25, 0.8)  # thin: sells out during the period
-    elif roll < 0.80:
-        cover = rng.uniform(0.9, 2.2)
-    else:
-        cover = rng.uniform(2.2, 5.0)
-    return max(0, round(expected * cover + rng.uniform(0.0, 5.0)))
+    if roll < thin:
+        return max(1, round(expected * rng.uniform(0.3, 0.8)))
+    if roll < thin + 0.25:
+        return LOW_STOCK + max(1, round(expected * rng.uniform(0.3, 0.9)))
+    if roll < 0.85:
+        return round(expected * rng.uniform(1.5, 3.0)) + LOW_STOCK + rng.randint(1, 5)
+    return round(expected * rng.uniform(3.0, 6.0)) + 10 + rng.randint(0, 10)
+
+
+def _split(total: int, parts: int, rng: random.Random) -> list[int]:
+    """``total`` units over ``parts`` variants, unevenly (middle sizes sell more); some get none."""
+    weights = [rng.uniform(0.5, 1.5) for _ in range(parts)]
+    out = [0] * parts
+    for _ in range(total):
+        out[rng.choices(range(parts), weights=weights)[0]] += 1
+    return out
 
 
 # -- as events ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ LOCALE_MIX: Final = {
     "USD": {"en_US": 82, "pt_BR": 10, "id_ID": 8},
 }
 CONSENT_MIX: Final = {"subscribed": 82, "unsubscribed": 8, "never_asked": 10}
-PROSPECT_SHARE: Final = 0.05
+PROSPECT_SHARE: Final = 0.04
 
 FIRST_NAMES: Final = {
     "pt_BR": ("Ana", "Maria", "Juliana", "Fernanda", "Camila", "Beatriz", "Larissa", "Mariana", "Aline",

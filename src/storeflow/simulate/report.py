@@ -162,6 +162,8 @@ def _orders(report: DemoReport, messages: Sequence[Any], order_rows: Sequence[An
 # -- printing -------------------------------------------------------------------------------------
 
 def _money(amount: Decimal, currency: str, locale: str) -> str:
+    if currency == "IDR":  # rupiah prices have no cents, whatever CLDR says
+        return format_currency(amount, currency, locale=locale, format="¤#,##0", currency_digits=False)
     return format_currency(amount, currency, locale=locale)
 
 
@@ -171,18 +173,21 @@ def _n(value: int) -> str:
 
 def render(console: Console, report: DemoReport, stats: SimStats, *, title: str, locale: str, mail_dir: Path,
            mail_files: int, wall_s: float) -> None:
-    table = Table(title="Flows", title_justify="left")
-    for col in ("flow", "runs started", "finished", "waiting", "failed"):
-        table.add_column(col, justify="left" if col == "flow" else "right")
+    table = Table(title="Runs per flow", title_justify="left")
+    table.add_column("flow", no_wrap=True)
+    for col in ("runs started", "finished", "waiting", "failed"):
+        table.add_column(col, justify="right")
     for f in report.flows:
-        table.add_row(f"{f.name} ({f.flow_id})", _n(f.started), _n(f.finished), _n(f.waiting),
-                      _n(f.failed) if f.failed else "-")
+        table.add_row(f.flow_id, _n(f.started), _n(f.finished), _n(f.waiting), _n(f.failed) if f.failed else "-")
     console.print(f"\n[bold]{title}[/]\n")
     console.print(table)
 
-    messages = Table(title="Messages sent, per flow step", title_justify="left")
-    for col in ("flow", "step", "channel", "sent", "opened", "clicked", "not sent"):
-        messages.add_column(col, justify="left" if col in ("flow", "step", "channel", "not sent") else "right")
+    messages = Table(title="Messages per flow step", title_justify="left")
+    for col in ("flow", "step", "channel"):
+        messages.add_column(col, no_wrap=True)
+    for col in ("sent", "opened", "clicked"):
+        messages.add_column(col, justify="right")
+    messages.add_column("not sent")
     for m in report.messages:
         others = ", ".join(f"{n} {status}" for status, n in sorted(m.not_sent.items())) or "-"
         tracked = m.channel == "email" and m.flow_id != ALERT_FLOW
@@ -190,28 +195,28 @@ def render(console: Console, report: DemoReport, stats: SimStats, *, title: str,
                          _n(m.clicked) if tracked else "-", others)
     console.print(messages)
 
-    store = Table(title="Store", title_justify="left", show_header=False)
-    store.add_column("what")
-    store.add_column("how many", justify="right")
+    store = Table(title="The store (orders after a cart email: within 7 days of one)", title_justify="left",
+                  show_header=False)
+    store.add_column("what", no_wrap=True)
+    store.add_column("how many", justify="right", no_wrap=True)
     cur = report.currency
-    share = (f" ({report.orders_after_cart_email / report.orders:.0%} of orders)" if report.orders else "")
+    share = f" ({report.orders_after_cart_email / report.orders:.0%})" if report.orders else ""
     rows = [
-        ("events ingested by the simulation", _n(stats.events)),
-        ("events stored (with derived stock and message events)", _n(report.events_stored)),
+        ("events ingested", _n(stats.events)),
+        ("events stored (with derived ones)", _n(report.events_stored)),
         ("customer profiles", _n(report.profiles)),
         ("visits / carts / checkouts", f"{_n(stats.visits)} / {_n(stats.carts)} / {_n(stats.checkouts)}"),
-        ("orders (revenue)", f"{_n(report.orders)} ({_money(report.revenue, cur, locale)})"),
-        ("orders after a cart email (within 7 days)",
-         f"{_n(report.orders_after_cart_email)}{share}, {_money(report.revenue_after_cart_email, cur, locale)}"),
-        ("products hidden when sold out (distinct)", f"{_n(report.hidden)} ({_n(report.hidden_products)})"),
-        ("products republished on restock (distinct)",
-         f"{_n(report.republished)} ({_n(report.republished_products)})"),
+        ("orders", f"{_n(report.orders)}, {_money(report.revenue, cur, locale)}"),
+        ("orders after a cart email", f"{_n(report.orders_after_cart_email)}{share}, "
+                                      f"{_money(report.revenue_after_cart_email, cur, locale)}"),
+        ("products hidden (distinct)", f"{_n(report.hidden)} ({_n(report.hidden_products)})"),
+        ("products republished (distinct)", f"{_n(report.republished)} ({_n(report.republished_products)})"),
         ("restock deliveries", _n(stats.restocks)),
         ("low-stock alerts (team emails)", f"{_n(report.alerts)} ({_n(report.alert_emails)})"),
         ("new subscribers", _n(stats.subscribers)),
         ("emails opened / clicked / unsubscribed",
          f"{_n(stats.opens)} / {_n(stats.clicks)} / {_n(stats.unsubscribes)}"),
-        ("wall time (setup + simulation)", f"{wall_s:.1f} s ({stats.setup_s:.1f} s + {stats.run_s:.1f} s)"),
+        ("wall time", f"{wall_s:.1f} s (simulation {stats.run_s:.1f} s)"),
     ]
     if stats.rejected:
         rows.append(("events refused by ingest", f"[red]{_n(stats.rejected)}[/]"))

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 SOURCE: Final = "demo"
 BATCH_MAX: Final = 1000
 BATCH_SPAN: Final = timedelta(minutes=10)  # the longest an event waits to be ingested
-RUN_SLACK: Final = timedelta(minutes=3)  # due runs wait at most this long for the next batch (a worker's lag)
+RUN_SLACK: Final = timedelta(minutes=10)  # due runs wait at most this long for the next batch (a worker's lag)
 JOIN_HORIZON_DAYS: Final = 30  # prospects subscribe at a steady rate: all of them over 30 days
 # Visits per local hour of the day (relative): night, morning, lunch, evening peak.
 HOURLY: Final = (0.5, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.5, 2.5, 3.5, 4.0, 4.5,
@@ -52,23 +52,24 @@ _HOURLY_SHARE: Final = tuple(h / sum(HOURLY) for h in HOURLY)
 _WEEKDAY: Final = (0.95, 0.95, 1.0, 1.0, 1.05, 1.15, 1.1)  # Monday .. Sunday
 MEAN_ACTIVITY: Final = math.exp(0.8**2 / 2)  # of the customers' lognormal(0, 0.8) activity
 RESTOCK_HOUR: Final = 9  # store-local time of the daily stock delivery
+REORDER_WHEN_OUT: Final = 0.6  # share of products reordered only when sold out
 
 
 @dataclass(frozen=True)
 class TrafficModel:
     """The rates of the simulation. Probabilities are per visit, cart, checkout or message."""
 
-    visits_per_day: float = 0.025  # per known customer of average activity
+    visits_per_day: float = 0.013  # per known customer of average activity
     prospect_visits_per_day: float = 0.05  # anonymous visits before subscribing
-    more_views: float = 0.3  # chance of viewing one more product (geometric, at most 4)
-    add_to_cart: float = 0.25
+    more_views: float = 0.15  # chance of viewing one more product (geometric, at most 4)
+    add_to_cart: float = 0.35
     second_item: float = 0.25
-    checkout: float = 0.5  # of carts
-    order_now: float = 0.35  # of checkouts, a few minutes later in the same visit
+    checkout: float = 0.55  # of carts
+    order_now: float = 0.4  # of checkouts, a few minutes later in the same visit
     come_back: float = 0.06  # of abandoned checkouts, ordered hours or days later without an email
     open_rate: float = 0.45
     click_rate: float = 0.3  # of opens
-    cart_click_orders: float = 0.5  # of clicks on an abandoned-cart email, while the cart is open
+    cart_click_orders: float = 0.4  # of clicks on an abandoned-cart email, while the cart is open
     unsubscribe_rate: float = 0.01  # of opens of marketing email
 
     def units_per_visit(self, items_per_cart: float = 1.3) -> float:
@@ -94,7 +95,7 @@ class SimStats:
     orders_after_click: int = 0
     orders_came_back: int = 0
     missed_sales: int = 0  # orders that found everything sold out
-    restocks: int = 0
+    restocks: int = 0  # deliveries (a product, every variant)
     subscribers: int = 0
     emails_seen: int = 0
     opens: int = 0
@@ -130,6 +131,24 @@ class _Person:
     known: bool = False  # has been named (email) in an event
     joined_at: datetime | None = None  # prospects: when they subscribe
     checkout: _Checkout | None = None  # the latest abandoned checkout
+
+
+@dataclass
+class _Zone:
+    """The customers of one time zone, with cumulative activity for drawing visitors."""
+
+    tz: ZoneInfo
+    members: list[int] = field(default_factory=list)
+    cum: list[float] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)  # prospects who have not subscribed yet
+
+    @property
+    def total(self) -> float:
+        return self.cum[-1] if self.cum else 0.0
+
+    def add(self, i: int, activity: float) -> None:
+        self.members.append(i)
+        self.cum.append(self.total + activity)
 
 
 @dataclass(order=True)
@@ -204,7 +223,11 @@ class Simulation:
         self._counter: dict[str, int] = {}
         # stock mirror: variant id -> location -> units; sold-out variants wait for a delivery
         self.stock = {v.variant_id: dict(v.stock) for p in catalog.products for v in p.variants}
-        self._restock_at: dict[str, datetime] = {}
+        self._deliveries: dict[str, datetime] = {}  # product id -> when the reorder arrives
+        # Most products are reordered only once they sell out; the others at the low-stock threshold.
+        low = sf.settings.low_stock_threshold
+        self._reorder_point = {p.product_id: 0 if self.rng.random() < REORDER_WHEN_OUT else low
+                               for p in catalog.products}
         self._visible: list[Product] = list(catalog.products)
         self._visible_weights: list[float] = []
         self._zones = self._group_by_zone()
@@ -214,6 +237,7 @@ class Simulation:
         self._batch_at: datetime | None = None
         self._batch_runners: set[int] = set()  # people with a run-starting event in the batch
         self._next_due: datetime | None = None
+        self._flows_ran = [True, True]  # since the last look at (products, sent mail)
         self._mail_mark: datetime | None = None
         self._mail_seen: set[str] = set()
 
@@ -227,16 +251,14 @@ class Simulation:
         self._seq += 1
         heapq.heappush(self._queue, _Item(at, self._seq, kind, data))
 
-    def _group_by_zone(self) -> dict[str, tuple[list[int], list[float], list[int]]]:
-        """Time zone -> (customers, their activity, prospects)."""
-        zones: dict[str, tuple[list[int], list[float], list[int]]] = {}
+    def _group_by_zone(self) -> dict[str, _Zone]:
+        zones: dict[str, _Zone] = {}
         for i, p in enumerate(self.people):
-            members, weights, prospects = zones.setdefault(p.customer.timezone, ([], [], []))
+            zone = zones.setdefault(p.customer.timezone, _Zone(ZoneInfo(p.customer.timezone)))
             if p.customer.prospect:
-                prospects.append(i)
+                zone.waiting.append(i)
             else:
-                members.append(i)
-                weights.append(p.customer.activity)
+                zone.add(i, p.customer.activity)
         return zones
 
     # -- the run -------------------------------------------------------------------------------
@@ -251,7 +273,9 @@ class Simulation:
         for hour in range(hours):
             h0 = self.start + timedelta(hours=hour)
             h1 = h0 + timedelta(hours=1)
-            self._refresh_visible()
+            if self._flows_ran[0]:  # only flows change what is published, and only in run_until
+                self._flows_ran[0] = False
+                self._refresh_visible()
             if h0.astimezone(self.store_tz).hour == RESTOCK_HOUR:
                 self._restock(h0)
             self._plan_visits(h0)
@@ -259,7 +283,9 @@ class Simulation:
                 self._handle(heapq.heappop(self._queue))
             self._flush()
             self._advance(h1)
-            self._read_mail()
+            if self._flows_ran[1]:  # only flows send email
+                self._flows_ran[1] = False
+                self._read_mail()
             if progress is not None and (hour + 1) % 24 == 0:
                 progress((hour + 1) // 24, self.days)
         self.stats.run_s = time.perf_counter() - t1
@@ -271,11 +297,11 @@ class Simulation:
         items: list[dict[str, Any]] = [product_event(p, self.currency, at) for p in self.catalog.products]
         for p in self.catalog.products:
             items += stock_events(p, at + timedelta(minutes=1))
-        for v_id, levels in self.stock.items():
-            if sum(levels.values()) == 0:
-                self._restock_at[v_id] = self.start + timedelta(days=self.rng.randint(1, 4))
         for i in range(0, len(items), BATCH_MAX):
             self._ingest(items[i:i + BATCH_MAX])
+        for p in self.catalog.products:  # the shop has already reordered what it has run out of
+            if self._units(p) == 0:
+                self._deliveries[p.product_id] = self.start + timedelta(days=self.rng.randint(1, 4))
         self.sf.drain()
         self._next_due = self.sf.next_due_at()
 
@@ -295,24 +321,23 @@ class Simulation:
                 self._push(at, "subscribe", index)
 
     def _plan_visits(self, h0: datetime) -> None:
-        m = self.model
-        for zone, (members, activity, prospects) in self._zones.items():
-            local = h0.astimezone(ZoneInfo(zone))
+        """Visits starting in the hour from ``h0``, per time zone, in the customers' local rhythm."""
+        m, rng = self.model, self.rng
+        for zone in self._zones.values():
+            local = h0.astimezone(zone.tz)
             share = _HOURLY_SHARE[local.hour] * _WEEKDAY[local.weekday()]
-            joined = [i for i in prospects if self._is_customer(i, h0)]
-            waiting = [i for i in prospects if not self._is_customer(i, h0)]
-            groups = ((members + joined, activity + self._activity(joined), m.visits_per_day),
-                      (waiting, self._activity(waiting), m.prospect_visits_per_day))
-            for group, weights, rate in groups:
-                if not group:
-                    continue
-                lam = sum(weights) / MEAN_ACTIVITY * rate * share
-                for _ in range(_poisson(self.rng, lam)):
-                    who = self.rng.choices(group, weights=weights)[0]
-                    self._push(h0 + timedelta(seconds=self.rng.randrange(3600)), "visit", who)
-
-    def _activity(self, group: list[int]) -> list[float]:
-        return [self.people[i].customer.activity for i in group]
+            for i in [i for i in zone.waiting if self._is_customer(i, h0)]:  # subscribed: a customer now
+                zone.waiting.remove(i)
+                zone.add(i, self.people[i].customer.activity)
+            if zone.members:
+                for _ in range(_poisson(rng, zone.total / MEAN_ACTIVITY * m.visits_per_day * share)):
+                    who = rng.choices(zone.members, cum_weights=zone.cum)[0]
+                    self._push(h0 + timedelta(seconds=rng.randrange(3600)), "visit", who)
+            if zone.waiting:  # prospects browse anonymously
+                weights = [self.people[i].customer.activity for i in zone.waiting]
+                for _ in range(_poisson(rng, sum(weights) / MEAN_ACTIVITY * m.prospect_visits_per_day * share)):
+                    who = rng.choices(zone.waiting, weights=weights)[0]
+                    self._push(h0 + timedelta(seconds=rng.randrange(3600)), "visit", who)
 
     def _is_customer(self, i: int, at: datetime) -> bool:
         joined = self.people[i].joined_at
@@ -324,24 +349,35 @@ class Simulation:
         self._visible = [p for p in self.catalog.products if status.get(p.product_id, "published") == "published"]
         self._visible_weights = [p.popularity for p in self._visible]
 
+    def _units(self, product: Product) -> int:
+        return sum(sum(self.stock[v.variant_id].values()) for v in product.variants)
+
+    def _reorder(self, product: Product, at: datetime) -> None:
+        """The shop reorders a product when a sale takes it to its reorder point (zero, or the
+        low-stock threshold); the delivery arrives after a few days' lead time."""
+        if product.product_id not in self._deliveries and \
+                self._units(product) <= self._reorder_point[product.product_id]:
+            self._deliveries[product.product_id] = at + timedelta(days=self.rng.randint(2, 5))
+
     def _restock(self, at: datetime) -> None:
-        deliveries: list[tuple[Product, Variant]] = []
-        for p in self.catalog.products:
-            for v in p.variants:
-                due = self._restock_at.get(v.variant_id)
-                if due is not None and due <= at:
-                    deliveries.append((p, v))
-        for n, (p, v) in enumerate(deliveries):
-            del self._restock_at[v.variant_id]
-            per_day = self.model.expected_units(len(self.people), 1) * p.popularity / len(p.variants)
-            units = max(4, round(per_day * 14 * self.rng.uniform(1.0, 2.0)))
-            levels = self.stock[v.variant_id]
-            levels["warehouse"] = levels.get("warehouse", 0) + units
+        """The morning delivery: every product whose reorder has arrived, each variant topped up."""
+        arrived = [p for p in self.catalog.products if self._deliveries.get(p.product_id, self.end) <= at]
+        per_day = self.model.expected_units(len(self.people), 1)
+        minute = 0
+        for product in arrived:
+            del self._deliveries[product.product_id]
             self.stats.restocks += 1
-            self._emit(at + timedelta(minutes=5 + n), {
-                "type": "inventory_changed", "id": self._id("restock"),
-                "properties": {"product_id": p.product_id, "variant_id": v.variant_id, "sku": v.sku,
-                               "location": "warehouse", "quantity": levels["warehouse"], "reason": "restock"}})
+            for v in product.variants:
+                units = max(3, round(per_day * product.popularity / len(product.variants) * 21
+                                     * self.rng.uniform(1.0, 1.6)))
+                levels = self.stock[v.variant_id]
+                levels["warehouse"] = levels.get("warehouse", 0) + units
+                minute += 1
+                self._emit(at + timedelta(minutes=minute), {
+                    "type": "inventory_changed", "id": self._id("restock"),
+                    "properties": {"product_id": product.product_id, "variant_id": v.variant_id, "sku": v.sku,
+                                   "location": "warehouse", "quantity": levels["warehouse"],
+                                   "reason": "restock"}})
 
     # -- handling queued items -----------------------------------------------------------------
     def _handle(self, item: _Item) -> None:
@@ -486,19 +522,17 @@ class Simulation:
                                               "variant_id": line.variant.variant_id, "sku": line.variant.sku,
                                               "location": location, "delta": -take, "reason": "order",
                                               "order_id": order_id}})
-            if sum(levels.values()) == 0 and line.variant.variant_id not in self._restock_at:
-                lead = timedelta(days=self.rng.randint(2, 5))
-                self._restock_at[line.variant.variant_id] = at + lead
+            self._reorder(line.product, at)
 
     # -- email engagement ----------------------------------------------------------------------
     def _read_mail(self) -> None:
         """Sent emails to customers since the last look: schedule their opens, clicks and orders."""
         mark = self._mail_mark
-        q = (select(outbox.c.id, outbox.c.flow_id, outbox.c.address, outbox.c.kind, outbox.c.payload,
-                    outbox.c.sent_at)
+        q = (select(outbox.c.id, outbox.c.flow_id, outbox.c.step_key, outbox.c.address, outbox.c.kind,
+                    outbox.c.payload, outbox.c.sent_at)
              .where(outbox.c.channel == "email", outbox.c.sent_at.is_not(None),
                     outbox.c.kind.in_(("marketing", "transactional")))
-             .order_by(outbox.c.sent_at, outbox.c.id))
+             .order_by(outbox.c.sent_at, outbox.c.address, outbox.c.flow_id, outbox.c.step_key))
         if mark is not None:
             q = q.where(outbox.c.sent_at >= mark)
         with self.sf.store.transaction() as tx:
@@ -600,10 +634,9 @@ class Simulation:
         if until <= self.clock.now():
             return
         if self._next_due is not None and self._next_due <= until:
-            stats = self.sf.run_until(until)
+            self.sf.run_until(until)
+            self._flows_ran = [True, True]
             self._next_due = self.sf.next_due_at()
-            if stats.messages:
-                self._read_mail()
         else:
             self.clock.set(until)
 

@@ -34,11 +34,21 @@ class OutboxOps(TxBase):
         rows = [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
         for row in rows:
             row["attempts"] += 1
+            row["held_lease"] = now + lease
             self.conn.execute(
                 update(outbox).where(outbox.c.id == row["id"])
-                .values(status="sending", lease_until=now + lease, attempts=row["attempts"], updated_at=now)
+                .values(status="sending", lease_until=row["held_lease"], attempts=row["attempts"], updated_at=now)
             )
         return rows
+
+    def renew_lease(self, message_id: str, held: datetime, until: datetime) -> bool:
+        """Extend a lease only if it is still the one this worker holds (compare-and-set on the
+        lease time). False: another worker took the message over, so this one must not send it."""
+        res = self.conn.execute(
+            update(outbox).where(outbox.c.id == message_id, outbox.c.status == "sending",
+                                 outbox.c.lease_until == held).values(lease_until=until)
+        )
+        return bool(res.rowcount)
 
     def record_attempt(self, row: dict[str, Any]) -> None:
         self.conn.execute(delivery_attempts.insert().values(**row))
