@@ -37,13 +37,21 @@ def _memory_gib() -> float | None:
     return None
 
 
-def _commit() -> str | None:
+def _git(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """A read-only git command in this checkout (GIT_OPTIONAL_LOCKS=0: not even a refreshed index)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent, check=False)
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=False,
+                              cwd=Path(__file__).resolve().parent, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+
+
+def _commit() -> dict[str, Any] | None:
+    head = _git("rev-parse", "--short", "HEAD")
+    if head is None or head.returncode != 0:
+        return None
+    diff = _git("diff", "--quiet", "HEAD", "--", "src")
+    return {"head": head.stdout.strip(), "src_changed": None if diff is None else diff.returncode == 1}
 
 
 def _version(dist: str) -> str | None:

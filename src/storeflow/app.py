@@ -170,6 +170,8 @@ class Storeflow:
             s = self.drain()
             total.runs += s.runs
             total.steps += s.steps
+            total.messages += s.messages
+            total.scheduled += s.scheduled
         return total
 
     def serve_worker(self, stop: threading.Event) -> None:

@@ -83,7 +83,7 @@ def _settings(db: Path, currency: str, smtp_port: int, port: int) -> Settings:
     # the demo's email to a real server or its team alerts to a real Slack.
     return load_settings(
         database_url=f"sqlite:///{db}", timezone=shop.timezone, currency=currency, locale=shop.locale,
-        default_phone_region=shop.region, port=port, public_url=f"http://127.0.0.1:{port}",
+        default_phone_region=shop.region, host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}",
         smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_security="none", smtp_username=None, smtp_password=None,
         email_from=shop.sender, team_emails=[TEAM_EMAIL], email_marketing_requires_opt_in=True,
         slack_webhook_url=None, sms_provider="none", webhook_allow_private=False,
@@ -110,7 +110,7 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of traffic to simulate.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same store and traffic.")] = 7,
     start: Annotated[str | None, typer.Option(
-        help="First simulated day (e.g. 2026-03-01) [default: so that the period ends now].")] = None,
+        help="First simulated day, e.g. 2026-03-01 (default: the simulated days end now).")] = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API and worker afterwards.")] = True,
     port: Annotated[int, typer.Option(min=1, max=65535, help="API port (with --serve).")] = 8787,
 ) -> None:

@@ -188,7 +188,10 @@ def plan_notify_team(params: Any, ctx: Any) -> tuple[list[Effect], dict[str, Any
         return [send], {"channel": "slack", "message_key": ctx.idempotency_key}
     recipients = list(params.to or m.settings.team_emails)
     if not recipients:
-        raise PermanentActionError("no team addresses: set STOREFLOW_TEAM_EMAILS or give `to`")
+        skipped = Send("email", ctx.idempotency_key, {"text": text}, message_id=new_id("msg"), status="skipped",
+                       reason="no team addresses: set STOREFLOW_TEAM_EMAILS or give `to`", **common)
+        return [skipped], {"channel": "email", "message_key": ctx.idempotency_key, "message_status": "skipped",
+                           "why": skipped.reason}
     subject = " ".join((_render(params.subject, context, html=False, part="subject") or text[:80]).split())
     effects: list[Effect] = []
     for address in recipients:

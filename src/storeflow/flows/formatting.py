@@ -12,6 +12,7 @@ never floats. A missing value (``None`` or undefined) formats as an empty text.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +22,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Undefined, pass_context
@@ -113,7 +115,21 @@ def money(context: Context, amount: Any, currency: Any = None) -> str:
     code = currency if not _missing(currency) else fmt.currency
     if code is None:
         raise ValueError("money needs a currency: none given and the record has none")
-    return format_currency(_amount(amount, "money"), check_currency(code), locale=fmt.locale)
+    value, cur = _amount(amount, "money"), check_currency(code)
+    if value == value.to_integral_value() and _cash_digits(cur) == 0:
+        # Currencies paid without minor units in cash (IDR, CLP, ...) show whole amounts without
+        # ",00", as shops there do: Rp150.000, not Rp150.000,00.
+        pattern = Locale.parse(fmt.locale).currency_formats["standard"].pattern
+        whole = re.sub(r"(0)[.,]0+", r"\1", pattern)
+        return format_currency(value, cur, format=whole, locale=fmt.locale, currency_digits=False)
+    return format_currency(value, cur, locale=fmt.locale)
+
+
+@lru_cache(maxsize=256)
+def _cash_digits(currency: str) -> int:
+    """CLDR's cash digits for a currency (the ``currency_fractions`` supplemental data)."""
+    fractions = get_global("currency_fractions")
+    return int(fractions.get(currency, fractions["DEFAULT"])[2])
 
 
 @pass_context

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 CART_FLOW: Final = "abandoned-cart"
 ALERT_FLOW: Final = "low-stock-alert"
-SENT: Final = ("sent", "delivered")
+SENT: Final = ("sent", "delivered")  # a message that went out (opens and clicks are separate columns)
 CONVERSION_WINDOW: Final = timedelta(days=7)
 
 
@@ -106,6 +106,7 @@ def collect(sf: Storeflow, currency: str) -> DemoReport:
         report.flows.append(FlowRuns(flow_id, names.get(flow_id, flow_id), started=sum(c.values()),
                                      finished=c["completed"] + c["exited"], waiting=c["waiting"] + c["active"],
                                      failed=c["failed"]))
+    report.alerts = report.runs_of(ALERT_FLOW)
     _products(report, steps)
     _messages(report, message_rows)
     _orders(report, message_rows, order_rows)
@@ -140,7 +141,6 @@ def _messages(report: DemoReport, rows: Sequence[Any]) -> None:
         else:
             row.not_sent[str(status)] += 1
     report.messages = sorted(by_step.values(), key=lambda m: (m.flow_id, m.step_key))
-    report.alerts = report.runs_of(ALERT_FLOW)
 
 
 def _orders(report: DemoReport, messages: Sequence[Any], order_rows: Sequence[Any]) -> None:
@@ -185,9 +185,9 @@ def render(console: Console, report: DemoReport, stats: SimStats, *, title: str,
     messages = Table(title="Messages per flow step", title_justify="left")
     for col in ("flow", "step", "channel"):
         messages.add_column(col, no_wrap=True)
-    for col in ("sent", "opened", "clicked"):
+    for col in ("sent", "opens", "clicks"):
         messages.add_column(col, justify="right")
-    messages.add_column("not sent")
+    messages.add_column("not sent", no_wrap=True)
     for m in report.messages:
         others = ", ".join(f"{n} {status}" for status, n in sorted(m.not_sent.items())) or "-"
         tracked = m.channel == "email" and m.flow_id != ALERT_FLOW

@@ -1,20 +1,23 @@
 """Store traffic on the virtual clock: visits, carts, checkouts, orders, stock, subscribers, email.
 
 Hour by hour, customers visit in their own local daily rhythm (quiet at night, busy at lunch and in
-the evening, a little busier at weekends). A visit views a few products, may add to the cart, may
+the evening, a little busier at weekends). A visit views a product or two, may add to the cart, may
 start a checkout, and may order a few minutes later; most checkouts are abandoned. Orders take stock
-away per location (``inventory_changed`` deltas), so popular products run low and sell out; sold-out
-variants are restocked after a few days' lead time (an absolute stock count at the warehouse).
-Prospects browse anonymously, then subscribe (and are merged into the known profile).
+away per location (``inventory_changed`` deltas), so popular products run low and sell out. The shop
+reorders a product when it sells out (or, for some, when it runs low), and the delivery arrives a few
+days later at 09:00 store time (an absolute stock count at the warehouse). Prospects browse
+anonymously, then subscribe (and are merged into their known profile).
 
 Messages the flows send are read back from the store: a share of customers open them (the tracking
 pixel) and click (the tracked links), through the same service the HTTP routes use. A click on an
 abandoned-cart email often leads to the order, and some customers come back and order on their own.
 
-Everything is ingested through :meth:`Storeflow.ingest` in time order, and the clock only moves with
-:meth:`Storeflow.run_until`, so flows act with their real waits: a customer's events are never in
-the same batch after an event that starts a run for them, and due runs are processed before events
-that happen after them. Deterministic for a seed and a start time.
+Everything is ingested through :meth:`Storeflow.ingest` in time order, and the clock only moves
+forward, with :meth:`Storeflow.run_until` whenever runs are due, so flows act with their real waits.
+A customer's events never share a batch with an earlier event of theirs that starts a run (so the
+run starts before what they do next), an event waits at most ``BATCH_SPAN`` to be ingested, and a due
+run waits at most ``RUN_SLACK`` (like a busy worker) before it is processed. Deterministic for a
+seed and a start time.
 """
 
 from __future__ import annotations
@@ -198,7 +201,8 @@ def message_links(payload: dict[str, Any]) -> dict[str, list[str]]:
 
 
 class Simulation:
-    """Drives ``sf`` (on a :class:`VirtualClock`) through ``days`` of traffic from ``start``."""
+    """Drives ``sf`` (on a :class:`VirtualClock`) through ``days`` of traffic from ``start``;
+    :meth:`run` once."""
 
     def __init__(self, sf: Storeflow, catalog: Catalog, people: Sequence[Customer], *, start: datetime,
                  days: int, seed: int = 7, model: TrafficModel | None = None) -> None:

@@ -177,3 +177,22 @@ def test_webhooks_to_private_networks_are_refused_by_default(make_sf: Any, recei
     assert "127.0.0.1" in message["last_error"]
     assert receiver.requests == []
     assert json.dumps(message["payload"])  # the payload is kept for inspection
+
+
+def test_team_alert_without_team_addresses_is_recorded_as_skipped(sf: Storeflow) -> None:
+    folder = resources.files("storeflow") / "templates"
+    apply(sf, (folder / "low-stock-alert.yaml").read_text())
+    sf.ingest([{"type": "product_created", "id": "pc",
+                "properties": {"product_id": "mug", "title": "Mug", "currency": "USD",
+                               "variants": [{"variant_id": "mug-1", "sku": "MUG", "price": "9.00",
+                                             "inventory_quantity": 8}]}}])
+    sf.ingest([{"type": "inventory_changed", "id": "i1", "properties": {"sku": "MUG", "quantity": 2}}])
+    sf.drain()
+    (run,) = sf.views.runs(flow_id="low-stock-alert")
+    assert run["status"] == "completed"
+    with sf.store.transaction() as tx:
+        (message,) = tx.list_messages(flow_id="low-stock-alert")
+        product = tx.get_product("mug")
+    assert (message["status"], "STOREFLOW_TEAM_EMAILS" in message["last_error"]) == ("skipped", True)
+    assert product is not None
+    assert "low-stock" in product["tags"]

@@ -60,7 +60,7 @@ def test_order_line_items_in_idr_for_id_id() -> None:
     ]
     record = order_record("IDR", "150000", items, locale="id_ID", timezone="Asia/Jakarta")
     text = render(ITEMS_TEMPLATE, context_for(record), autoescape=False)
-    assert text == "2 x Batik: Rp75.000,00\n1 x Kopi: Rp0,00\nTotal: Rp150.000,00"
+    assert text == "2 x Batik: Rp75.000\n1 x Kopi: Rp0\nTotal: Rp150.000"
 
 
 def test_order_line_items_in_brl_for_pt_br() -> None:
@@ -91,7 +91,7 @@ def test_currency_falls_back_to_the_cart_then_the_store() -> None:
     cart_only = {"profile": {"locale": "en_US"}, "cart": {"currency": "EUR", "value": Decimal("5")}}
     assert render("{{ cart.value | money }}", context_for(cart_only), autoescape=False) == "€5.00"
     nothing = {"profile": {"locale": "id_ID"}}
-    assert render("{{ 45000 | money }}", context_for(nothing, currency="IDR"), autoescape=False) == "Rp45.000,00"
+    assert render("{{ 45000 | money }}", context_for(nothing, currency="IDR"), autoescape=False) == "Rp45.000"
 
 
 def test_number_and_percent_follow_the_locale() -> None:
@@ -331,3 +331,15 @@ def test_only_text_is_a_template(source: Any) -> None:
 def test_recursion_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match="recursion"):
         render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", {}, autoescape=False)
+
+
+def test_whole_rupiah_show_no_cents_but_fractions_are_kept() -> None:
+    from decimal import Decimal
+
+    from storeflow.flows.templates import build_context
+
+    ctx = build_context({}, locale="id_ID", timezone="UTC", currency="IDR", flow={}, links={})
+    assert render("{{ 150000 | money }}", ctx, autoescape=False) == "Rp150.000"
+    assert render("{{ x | money }}", {**ctx, "x": Decimal("150000.50")}, autoescape=False) == "Rp150.000,50"
+    usd = build_context({}, locale="en_US", timezone="UTC", currency="USD", flow={}, links={})
+    assert render("{{ 12 | money }}", usd, autoescape=False) == "$12.00"
