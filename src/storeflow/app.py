@@ -180,6 +180,9 @@ class Storeflow:
         listener = self._start_listener(stop)
         poll = self.settings.worker_poll_interval_s if listener is None else 5.0
         while not stop.is_set():
+            # Clear before looking for work: a wake-up that arrives during the drain stays set,
+            # so the wait below returns at once instead of sleeping through it.
+            self._wake.clear()
             try:
                 stats = self.drain_once()
             except Exception:  # keep serving; the failing batch rolled back
@@ -188,7 +191,6 @@ class Storeflow:
                 continue
             if not stats.idle:
                 continue
-            self._wake.clear()
             nxt = self.next_due_at()
             timeout = poll
             if nxt is not None:

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     worker_batch_size: int = 200
     worker_poll_interval_s: float = 0.25
     step_max_attempts: int = 5
-    outbox_lease_s: float = 120.0  # longer than any send may take (webhook timeouts are at most 60 s)
+    outbox_lease_s: float = Field(default=120.0, gt=0)  # each send also gets at least its timeout + 5 s
     low_stock_threshold: int = 5
     trigger_max_age_default_s: int = 86_400
 

@@ -122,3 +122,15 @@ def test_product_updates_ignore_older_source_times(db_url: str) -> None:
     assert product is not None
     assert product["title"] == "New"
     store.close()
+
+
+def test_a_read_does_not_wait_for_an_open_writer(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as writer:
+        writer.insert_event(_event("k1"))
+        with store.read() as reader:  # a writer holds the lock: the read still answers at once
+            assert reader.count_events() == 0  # and sees only committed data
+    with store.read() as reader:
+        assert reader.count_events() == 1
+    store.close()

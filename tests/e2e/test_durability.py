@@ -20,6 +20,7 @@ import base64
 import json
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -293,11 +294,15 @@ class SlowReceiver:
     seconds before answering 200 (so a sender can be killed while it waits for the answer).
 
     A request whose body stops short of its Content-Length (the sender died while writing it) is not
-    a delivery, as for any HTTP server: it goes to ``torn`` and gets no answer."""
+    a delivery, as for any HTTP server: it goes to ``torn`` and gets no answer. The path is unique to
+    this receiver: a request for another path (a stray retry from some other process on the machine
+    that once had this ephemeral port) goes to ``strays`` and gets a 404."""
 
     delay: float
     deliveries: list[Delivery] = field(default_factory=list)
     torn: list[Delivery] = field(default_factory=list)
+    strays: list[Delivery] = field(default_factory=list)
+    path: str = field(default_factory=lambda: f"/hooks/{uuid.uuid4().hex}")
     arrived: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -313,6 +318,10 @@ class SlowReceiver:
                     body = b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 delivery = Delivery(headers.get("webhook-id", ""), headers, body, time.monotonic())
+                if self.path != receiver.path:
+                    receiver.strays.append(delivery)
+                    self._answer(404, b"no")
+                    return
                 if len(body) < length:
                     receiver.torn.append(delivery)
                     return
@@ -320,11 +329,14 @@ class SlowReceiver:
                 receiver.arrived.set()
                 if receiver.stopping.wait(receiver.delay):
                     return
+                self._answer(200, b"ok")
+
+            def _answer(self, status: int, body: bytes) -> None:
                 try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "2")
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(body)
                 except OSError:
                     pass  # the sender is gone (killed): nobody to answer
 
@@ -332,7 +344,7 @@ class SlowReceiver:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/storeflow"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{self.path}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
         self.thread.start()
 
@@ -360,7 +372,7 @@ def test_worker_killed_mid_send_resends_with_the_same_webhook_id(
     db_url: str, start_worker: StartWorker, receiver: SlowReceiver
 ) -> None:
     """A worker is SIGKILLed while a webhook is on the wire (the receiver has it, the answer has not
-    come back, nothing is recorded). After the 2 s lease a second worker sends it again.
+    come back, nothing is recorded). After the lease (the 3 s send timeout + 5 s) a second worker sends it again.
 
     The guarantee is at-least-once with a stable idempotency key: every request for one run carries
     the same ``webhook-id`` (``<run id>:<step path>``), signed per Standard Webhooks, and the outbox
@@ -376,6 +388,7 @@ trigger: {{event: outbox_check}}
 steps:
   - action: webhook
     url: {receiver.url}
+    timeout: 3s
   - action: note
     text: handed to the outbox
 """
@@ -431,7 +444,7 @@ steps:
             verifier.verify(delivery.body, delivery.headers)  # signed, and the signature matches
         except WebhookVerificationError as exc:
             pytest.fail(f"bad signature on {delivery.webhook_id} ({exc}): {delivery.headers} {delivery.body!r}; "
-                        f"torn requests: {receiver.torn}")
+                        f"torn requests: {receiver.torn}; strays: {receiver.strays}")
         payload = json.loads(delivery.body)
         ids_by_run[payload["run_id"]].add(delivery.webhook_id)
     assert set(ids_by_run) == set(run_ids)
@@ -454,8 +467,8 @@ def test_two_healthy_workers_do_not_send_a_message_twice(pg_url: str, start_work
     messages. Whoever claims the batch needs several seconds for it (a few sends at a time), so the
     unsent rest of it expires while it waits its turn and the other worker claims it. Each message's
     lease is renewed by compare-and-set right before its send, so exactly one of the two sends it.
-    (Before that fix, 36 requests went out for 20 messages here.) A single send longer than
-    ``outbox_lease_s`` can still be repeated: the lease must outlast the longest send."""
+    (Before that fix, 36 requests went out for 20 messages here.) A single slow send cannot be
+    taken over either: its lease is at least its own timeout plus 5 s."""
     slow = SlowReceiver(delay=1.0)
     try:
         flow = f"""

@@ -29,7 +29,7 @@ class HealthOut(BaseModel):
 def health(ctx: Ctx) -> Response:
     backend = ctx.sf.store.backend
     try:
-        with ctx.sf.store.transaction() as tx:
+        with ctx.sf.store.read() as tx:
             tx.conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure means unhealthy; details go to the log, not to anonymous callers
         log.error("health check: database failed: %s: %s", type(exc).__name__, exc)

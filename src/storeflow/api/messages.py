@@ -45,7 +45,7 @@ class ProviderEventIn(BaseModel):
 @router.get("/v1/messages", summary="Message records, newest first")
 def list_messages(ctx: Ctx, _key: PrivateKey, *, profile_id: str | None = None, flow_id: str | None = None,
                   status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
-    with ctx.sf.store.transaction() as tx:
+    with ctx.sf.store.read() as tx:
         rows = tx.list_messages(profile_id=profile_id, flow_id=flow_id, status=status, limit=limit)
     return json_response({"messages": rows})
 

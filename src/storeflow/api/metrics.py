@@ -39,7 +39,7 @@ class StoreCollector(Collector):
                                    labels=["status"])
         up = 1.0
         try:
-            with self.store.transaction() as tx:
+            with self.store.read() as tx:
                 run_counts, outbox_counts = tx.run_counts(), tx.outbox_counts()
         except StorageError:
             log.exception("metrics: could not read run and outbox counts")

@@ -60,8 +60,12 @@ class Dispatcher:
             return False
         # Claimed messages wait their turn in this batch; renew the lease right before sending, and
         # skip the message if another worker has taken it over meanwhile.
+        # The lease must outlast the send itself, or another worker could take the message over
+        # mid-send: at least the message's own timeout plus a margin.
+        timeout = float((row["payload"] or {}).get("timeout_s") or 0)
+        lease = max(self.lease, timedelta(seconds=timeout + 5))
         with self.store.transaction() as tx:
-            if not tx.renew_lease(row["id"], row["held_lease"], self.clock.now() + self.lease):
+            if not tx.renew_lease(row["id"], row["held_lease"], self.clock.now() + lease):
                 return False
         msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
                               attempt=int(row["attempts"]))
@@ -103,7 +107,7 @@ class Dispatcher:
             self._pool.shutdown(wait=True)
 
     def next_at(self) -> Any:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.next_outbox_at()
 
 

@@ -120,5 +120,5 @@ class Scheduler:
             after = page[-1]["id"]
 
     def next_at(self) -> datetime | None:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.next_schedule_at()

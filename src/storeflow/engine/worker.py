@@ -145,7 +145,7 @@ class Worker:
                       last_error=reason, context=context)
 
     def next_due_at(self) -> datetime | None:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.next_due_at()
 
 

@@ -108,14 +108,14 @@ class FlowService:
             tx.set_schedule(defn.id, version, plan[0], plan[1])
 
     def list(self) -> list[dict[str, Any]]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             flows = tx.list_flows()
             for f in flows:
                 f["runs"] = tx.run_counts(f["id"])
             return flows
 
     def get(self, flow_id: str) -> dict[str, Any]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             flow = tx.get_flow(flow_id)
             if flow is None:
                 raise NotFoundError(f"flow {flow_id!r} does not exist; `storeflow flows list` shows the flows")

@@ -37,11 +37,11 @@ class KeyService:
     def authenticate(self, secret: str) -> dict[str, Any] | None:
         if not secret.startswith(tuple(_PREFIX.values())):
             return None
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.key_by_hash(hash_secret(secret))
 
     def list(self) -> list[dict[str, Any]]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return [{k: v for k, v in row.items() if k != "secret_hash"} for row in tx.list_keys()]
 
     def revoke(self, key_id: str) -> bool:

@@ -25,7 +25,7 @@ class MessageService:
         self.store, self.clock, self.signer, self._ingest = store, clock, signer, ingest
 
     def _message(self, message_id: str) -> dict[str, Any]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             row = tx.get_message(message_id)
         if row is None:
             raise NotFoundError(f"message {message_id!r} does not exist")
@@ -33,7 +33,7 @@ class MessageService:
 
     def get(self, message_id: str) -> dict[str, Any]:
         row = self._message(message_id)
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             row["attempts_log"] = tx.attempts_of(message_id)
         return row
 

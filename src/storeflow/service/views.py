@@ -14,11 +14,11 @@ class Views:
 
     def runs(self, *, flow_id: str | None = None, status: str | None = None, profile_id: str | None = None,
              limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.list_runs(flow_id=flow_id, status=status, profile_id=profile_id, limit=limit, offset=offset)
 
     def run(self, run_id: str) -> dict[str, Any]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             run = tx.get_run(run_id)
             if run is None:
                 raise NotFoundError(f"run {run_id!r} does not exist")
@@ -36,7 +36,7 @@ class Views:
             return run
 
     def profile(self, profile_id: str, timeline: int = 50) -> dict[str, Any]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             profile = tx.get_profile(profile_id)
             if profile is None:
                 raise NotFoundError(f"profile {profile_id!r} does not exist")
@@ -47,7 +47,7 @@ class Views:
             return profile
 
     def find_profile(self, kind: str, value: str) -> str | None:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             found = tx.find_profiles_by_identities([(kind, value)])
             pid = found.get((kind, value))
             return tx.resolve_profile_id(pid) if pid else None

@@ -30,6 +30,10 @@ class Store(Protocol):
         """A read-write transaction; commits on success, rolls back on any exception."""
         ...
 
+    def read(self) -> AbstractContextManager[SqlTx]:
+        """A read-only transaction: never blocks behind writers on SQLite."""
+        ...
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration."""
         ...

@@ -30,6 +30,7 @@ def test_health_ok(api: Api) -> None:
 
 def test_health_503_when_the_database_fails(sqlite_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_api.sf.store, "transaction", _broken_transaction)
+    monkeypatch.setattr(sqlite_api.sf.store, "read", _broken_transaction)
     resp = sqlite_api.client.get("/health")
     assert resp.status_code == 503
     assert resp.json() == {"status": "error", "database": "unavailable", "backend": "sqlite"}
@@ -39,6 +40,7 @@ def test_storage_error_is_503_without_the_driver_message(sqlite_api: Api,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     sqlite_api.client.get("/v1/runs", headers=sqlite_api.auth)  # the key is now cached
     monkeypatch.setattr(sqlite_api.sf.store, "transaction", _broken_transaction)
+    monkeypatch.setattr(sqlite_api.sf.store, "read", _broken_transaction)
     resp = sqlite_api.client.get("/v1/runs", headers=sqlite_api.auth)
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "1"

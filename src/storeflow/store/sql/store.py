@@ -21,8 +21,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 class SqlStore:
     backend = "sql"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
 
     # -- dialect hooks -------------------------------------------------------------------------
     def lock_for_claim(self, query: Select[Any]) -> Select[Any]:
@@ -42,6 +43,16 @@ class SqlStore:
     def transaction(self) -> Iterator[SqlTx]:
         try:
             with self.engine.begin() as conn:
+                yield SqlTx(conn, self)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTx]:
+        """A read-only transaction. On SQLite it takes no write lock (WAL readers run beside the
+        writer), so API reads never queue behind a busy worker. Writing through it is a bug."""
+        try:
+            with self.read_engine.begin() as conn:
                 yield SqlTx(conn, self)
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
@@ -70,3 +81,5 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
