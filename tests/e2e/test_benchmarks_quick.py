@@ -50,3 +50,11 @@ def test_quick_benchmarks_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: 
     doc = run_quick("postgres", tmp_path / "quick.json", monkeypatch, "--postgres-url", pg_url)
     check_figures(doc, "postgres")
     assert doc["backends"]["postgres"]["version"]  # type: ignore[index]
+
+
+def test_email_throughput_benchmark_sends_every_message() -> None:
+    from benchmarks.email_throughput import run
+
+    result = run(messages=20, concurrency=2)
+    assert (result["sent"], result["received"]) == (20, 20)
+    assert result["sent_per_s"] > 0
