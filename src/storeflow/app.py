@@ -50,6 +50,12 @@ class DrainStats:
     def idle(self) -> bool:
         return not (self.runs or self.messages or self.scheduled)
 
+    def add(self, other: DrainStats) -> None:
+        self.runs += other.runs
+        self.steps += other.steps
+        self.messages += other.messages
+        self.scheduled += other.scheduled
+
 
 def default_channels(settings: Settings) -> ChannelRegistry:
     """Webhook, email (SMTP), Slack and, when a provider is configured, SMS."""
@@ -136,10 +142,7 @@ class Storeflow:
         total = DrainStats()
         for _ in range(max_rounds):
             s = self.drain_once()
-            total.runs += s.runs
-            total.steps += s.steps
-            total.messages += s.messages
-            total.scheduled += s.scheduled
+            total.add(s)
             total.rounds += 1
             if s.idle:
                 break
@@ -160,18 +163,10 @@ class Storeflow:
                 break
             if nxt > self.clock.now():
                 self.clock.set(nxt)
-            s = self.drain()
-            total.runs += s.runs
-            total.steps += s.steps
-            total.messages += s.messages
-            total.scheduled += s.scheduled
+            total.add(self.drain())
         if until > self.clock.now():
             self.clock.set(until)
-            s = self.drain()
-            total.runs += s.runs
-            total.steps += s.steps
-            total.messages += s.messages
-            total.scheduled += s.scheduled
+            total.add(self.drain())
         return total
 
     def serve_worker(self, stop: threading.Event) -> None:

@@ -7,6 +7,7 @@ Exceptions from a channel mean a programming error, not a delivery outcome.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,3 +108,9 @@ class ChannelRegistry:
 
     def __len__(self) -> int:
         return len(self._channels)
+
+
+def timed_result(status: DeliveryStatus, detail: str, started: float, **fields: Any) -> DeliveryResult:
+    """A result whose duration runs from ``started`` (a ``time.perf_counter()`` reading) to now."""
+    return DeliveryResult(status=status, detail=detail,
+                          duration_ms=round((time.perf_counter() - started) * 1000, 3), **fields)

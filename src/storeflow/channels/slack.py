@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.channels.webhook import parse_retry_after
 from storeflow.clock import utc
@@ -231,20 +232,3 @@ def _read_capped(response: httpx.Response, deadline: float) -> str:
     return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES].decode("utf-8", errors="replace")
 
 
-def _result(
-    status: DeliveryStatus,
-    detail: str,
-    started: float,
-    *,
-    response_status: int | None = None,
-    response_body: str | None = None,
-    retry_after: timedelta | None = None,
-) -> DeliveryResult:
-    return DeliveryResult(
-        status=status,
-        detail=detail,
-        response_status=response_status,
-        response_body=response_body,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        retry_after=retry_after,
-    )

@@ -33,6 +33,7 @@ import httpx
 from pydantic import SecretStr
 
 from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.channels.sms_segments import count_segments
 from storeflow.channels.webhook import parse_retry_after
@@ -394,6 +395,3 @@ def _missing(settings: Settings, *names: str) -> ConfigError:
     return ConfigError(f"sms_provider={settings.sms_provider!r} needs {listed}")
 
 
-def _result(status: DeliveryStatus, detail: str, started: float, **fields: Any) -> DeliveryResult:
-    duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    return DeliveryResult(status=status, detail=detail, duration_ms=duration_ms, **fields)

@@ -34,6 +34,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.clock import utc
 from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
@@ -380,20 +381,3 @@ def _with_notes(detail: str, notes: tuple[str, ...]) -> str:
     return "; ".join((detail, *notes))
 
 
-def _result(
-    status: DeliveryStatus,
-    detail: str,
-    started: float,
-    *,
-    response_status: int | None = None,
-    response_body: str | None = None,
-    retry_after: timedelta | None = None,
-) -> DeliveryResult:
-    return DeliveryResult(
-        status=status,
-        detail=detail,
-        response_status=response_status,
-        response_body=response_body,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        retry_after=retry_after,
-    )
