@@ -148,7 +148,8 @@ def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customer
     from storeflow.simulate.catalog import build_catalog
     from storeflow.simulate.people import build_people
     from storeflow.simulate.report import collect, render
-    from storeflow.simulate.traffic import Simulation, TrafficModel
+    from storeflow.simulate.traffic import Simulation
+    from storeflow.simulate.traffic_model import TrafficModel
 
     t0 = time.perf_counter()
     clock = VirtualClock(first)

@@ -25,7 +25,7 @@ from storeflow.store.tables import events, flows, orders, outbox, profiles, run_
 
 if TYPE_CHECKING:
     from storeflow.app import Storeflow
-    from storeflow.simulate.traffic import SimStats
+    from storeflow.simulate.traffic_model import SimStats
 
 CART_FLOW: Final = "abandoned-cart"
 ALERT_FLOW: Final = "low-stock-alert"

@@ -17,7 +17,8 @@ from storeflow.settings import Settings
 from storeflow.simulate.catalog import build_catalog
 from storeflow.simulate.mailbox import Mailbox
 from storeflow.simulate.people import build_people
-from storeflow.simulate.traffic import Simulation, TrafficModel, message_links
+from storeflow.simulate.traffic import Simulation
+from storeflow.simulate.traffic_model import TrafficModel, message_links
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
