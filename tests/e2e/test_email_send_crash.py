@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from storeflow.app import Storeflow
 from storeflow.clock import SystemClock
 from storeflow.settings import Settings
+from storeflow.simulate.mailbox import EphemeralController
 
 FLOW = """
 id: crash-mail
@@ -44,12 +43,6 @@ class SlowInbox:
         self.received.append(envelope.content)
         await asyncio.sleep(4)  # the message is here; the sender has not heard back yet
         return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _worker(db_url: str, smtp_port: int) -> subprocess.Popen[str]:
@@ -81,9 +74,9 @@ def _wait(predicate: Any, seconds: float, what: str) -> None:
 @pytest.mark.slow
 def test_killed_between_send_and_record_sends_once(db_url: str, tmp_path: Path) -> None:
     inbox = SlowInbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = EphemeralController(inbox, hostname="127.0.0.1", port=0)
     controller.start()
+    port = int(controller.port)
     sf = Storeflow(Settings(database_url=db_url, signing_secret="s" * 32), clock=SystemClock())
     procs: list[subprocess.Popen[str]] = []
     try:

@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
 
 from storeflow.errors import ConfigError, NotFoundError
 
@@ -67,6 +68,20 @@ class Channel(Protocol):
     def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
         """Deliver one message. Never raises for delivery problems; returns a classified result."""
         ...
+
+
+class Closable:
+    """Lets a channel be used as a context manager that calls its ``close()``."""
+
+    def close(self) -> None:
+        """Release connections and clients the channel owns."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 class UnknownChannelError(NotFoundError):

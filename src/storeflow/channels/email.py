@@ -36,10 +36,9 @@ from datetime import datetime
 from email.errors import NonASCIILocalPartDefect
 from email.headerregistry import Address, AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any
 
-from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.smtp_pool import PooledConnection, SmtpConfig, SmtpPool
 from storeflow.clock import utc
 from storeflow.errors import ConfigError, DeliveryError
@@ -107,7 +106,7 @@ class _Outcome:
     retry_fresh: bool = False  # nothing reached the server; worth one more try on a new connection
 
 
-class EmailChannel:
+class EmailChannel(Closable):
     name: str = "email"
 
     def __init__(
@@ -131,14 +130,6 @@ class EmailChannel:
 
     def close(self) -> None:
         self.pool.close()
-
-    def __enter__(self) -> EmailChannel:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
         started = time.perf_counter()

@@ -21,12 +21,11 @@ import socket
 import time
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.channels.webhook import parse_retry_after
@@ -46,7 +45,7 @@ class _Refused(Exception):
     """The message itself is unusable: a permanent failure with this detail."""
 
 
-class SlackChannel:
+class SlackChannel(Closable):
     name: str = "slack"
 
     def __init__(
@@ -91,14 +90,6 @@ class SlackChannel:
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> SlackChannel:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
         started = time.perf_counter()

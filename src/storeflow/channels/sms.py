@@ -32,7 +32,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import SecretStr
 
-from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.channels.sms_segments import count_segments
@@ -82,7 +82,7 @@ class _Refused(Exception):
     """The message itself is unusable: a permanent failure with this detail."""
 
 
-class SmsChannel:
+class SmsChannel(Closable):
     name: str = "sms"
 
     def __init__(

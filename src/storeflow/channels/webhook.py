@@ -27,13 +27,12 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 import httpx
 from standardwebhooks import Webhook
 
-from storeflow.channels.base import DeliveryResult, DeliveryStatus, OutboundMessage
+from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
 from storeflow.channels.netguard import Destination, Resolver, resolve_destination
 from storeflow.clock import utc
@@ -80,7 +79,7 @@ class _Prepared:
     notes: tuple[str, ...]
 
 
-class WebhookChannel:
+class WebhookChannel(Closable):
     name: str = "webhook"
     idempotent: bool = True  # webhook-id is stable across attempts (Standard Webhooks)
 
@@ -114,14 +113,6 @@ class WebhookChannel:
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> WebhookChannel:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def send(self, message: OutboundMessage, now: datetime) -> DeliveryResult:
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storeflow.clock import Clock
-from storeflow.engine.effects import Effect, apply_effects
+from storeflow.engine.effects import Effect, ProductStatus, SetProperty, Tag, apply_effects
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.messaging import Messaging
 from storeflow.engine.records import RecordLoader, StoreHistory
@@ -58,7 +58,8 @@ class _Env:
 
     def apply(self, effects: list[Effect]) -> None:
         apply_effects(self.tx, effects, self.now)
-        self._record = None
+        if any(isinstance(e, Tag | SetProperty | ProductStatus) for e in effects):
+            self._record = None  # a profile, order or product changed; sends and waits change none
 
 
 @dataclass

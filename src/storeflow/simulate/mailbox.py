@@ -53,7 +53,7 @@ class _Keeper:
         return "250 Message accepted for delivery"
 
 
-class _EphemeralController(Controller):
+class EphemeralController(Controller):
     """aiosmtpd's Controller with ``port=0``: learns the port the OS picked before its self-test."""
 
     def _trigger_server(self) -> None:
@@ -70,7 +70,7 @@ class Mailbox:
         self.folder = folder
         self.host = host
         self._keeper = _Keeper(folder, now)
-        self._controller: _EphemeralController | None = None
+        self._controller: EphemeralController | None = None
         self._log_level: int | None = None
 
     @property
@@ -103,7 +103,7 @@ class Mailbox:
         logger = logging.getLogger(_LOGGER)
         self._log_level = logger.level
         logger.setLevel(logging.ERROR)
-        controller = _EphemeralController(self._keeper, hostname=self.host, port=0, ready_timeout=10.0)
+        controller = EphemeralController(self._keeper, hostname=self.host, port=0, ready_timeout=10.0)
         controller.start()
         self._controller = controller
         return self

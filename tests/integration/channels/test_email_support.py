@@ -8,7 +8,6 @@ recipient or DATA with a given reply (``"451 ..."``, ``"550 ..."``).
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import ssl
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.controller import Controller
+from storeflow.simulate.mailbox import EphemeralController
 
 
 @dataclass
@@ -93,22 +92,13 @@ class RecordingHandler:
         return "250 2.0.0 Ok: queued as Q123"
 
 
-class _EphemeralController(Controller):
-    """aiosmtpd's Controller with port 0: learn the bound port before the readiness probe."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
 class SmtpRecorder:
     """Start with :meth:`start`, always :meth:`stop` (a fixture's ``finally``)."""
 
     def __init__(self, *, port: int = 0, ssl_context: ssl.SSLContext | None = None, **smtp_kwargs: Any) -> None:
         self.handler = RecordingHandler()
         smtp_kwargs.setdefault("server_hostname", "smtp.test")
-        self._controller = _EphemeralController(
+        self._controller = EphemeralController(
             self.handler, hostname="127.0.0.1", port=port, ssl_context=ssl_context, **smtp_kwargs
         )
         self.port = port
