@@ -13,13 +13,12 @@ import argparse
 import os
 import signal
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
 
 from benchmarks.report import document, print_table, write_json
-from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Figure
+from benchmarks.scenarios import SCENARIOS, Figure
 from benchmarks.targets import DEFAULT_POSTGRES_URL, PostgresTarget, SqliteTarget, Target
 
 
@@ -45,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # a log or a pipe: keep the table's rows on one line
-    sizes = QUICK if args.quick else FULL
     targets: list[Target] = []
     skipped: dict[str, str] = {}
     if args.backend in ("sqlite", "all"):
@@ -70,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         backends[target.name] = target.describe()
         for name in chosen:
             console.print(f"[dim]{target.name}: {name} ({'quick' if args.quick else 'full'} sizes)...[/dim]")
-            figures += SCENARIOS[name](target, sizes)
+            figures += SCENARIOS[name](target, args.quick)
 
     print_table(console, figures, f"storeflow benchmarks ({'quick' if args.quick else 'full'} sizes)")
     if args.json:
-        doc = document(figures, argv=argv, args={**vars(args), "json": str(args.json), "sizes": asdict(sizes)},
+        doc = document(figures, argv=argv, args={**vars(args), "json": str(args.json)},
                        backends=backends, skipped=skipped, load_at_start=load_at_start)
         write_json(doc, args.json)
         console.print(f"wrote {args.json}")

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.scenarios import Figure
+from benchmarks.common import Figure
 
 
 def _cpu_model() -> str:
@@ -85,8 +85,10 @@ def table(figures: list[Figure], title: str) -> Table:
     out.add_column("rate", justify="right")
     out.add_column("notes")
     for f in figures:
-        notes = ""
-        if f.scenario == "ingest":
+        notes = f.note
+        if notes:
+            pass
+        elif f.scenario == "ingest":
             notes = (f"{f.details['live_flows']} live flows, batches of {f.details['batch']:,}, "
                      f"{f.details['runs_started']:,} runs started, {f.details['sql_per_event']:g} SQL/event")
             if f.details.get("floor_ratio"):
