@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"ingest", "ingest floor", "steps"}
+SCENARIOS = {"ingest", "ingest floor", "steps", "email", "email render", "email send"}
 
 
 def run_quick(backend: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict[str, object]:
@@ -34,6 +34,9 @@ def check_figures(doc: dict[str, object], backend: str) -> None:
     assert by_name["ingest"]["details"]["runs_started"] > 0
     assert by_name["ingest"]["details"]["floor_ratio"] > 0
     assert by_name["steps"]["count"] == by_name["steps"]["details"]["runs"] * 10
+    mail = by_name["email"]["details"]
+    assert by_name["email"]["count"] == mail["messages"] == mail["received"]  # every message arrived once
+    assert mail["render_per_second"] > 0 and mail["send_per_second"] > 0
     machine = doc["machine"]
     assert isinstance(machine, dict) and machine["cores"] and machine["python"]
 
@@ -51,10 +54,3 @@ def test_quick_benchmarks_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: 
     check_figures(doc, "postgres")
     assert doc["backends"]["postgres"]["version"]  # type: ignore[index]
 
-
-def test_email_throughput_benchmark_sends_every_message() -> None:
-    from benchmarks.email_throughput import run
-
-    result = run(messages=20, concurrency=2)
-    assert (result["sent"], result["received"]) == (20, 20)
-    assert result["sent_per_s"] > 0
