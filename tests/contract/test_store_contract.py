@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from storeflow.store import open_store
+from storeflow.store.sql.outbox_ops import finished
 from storeflow.store.tables import metadata
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -111,6 +112,46 @@ def test_outbox_never_holds_a_message_twice_and_leases_expire(db_url: str) -> No
         assert [m["attempts"] for m in again] == [2]
     store.close()
 
+
+
+def test_leases_renew_by_compare_and_set_and_outcomes_record_in_batches(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    lease = timedelta(seconds=30)
+    with store.transaction() as tx:
+        for i in range(3):
+            tx.enqueue({"id": f"m{i}", "run_id": "r", "step_key": f"s{i}", "channel": "email",
+                        "idempotency_key": f"r:s{i}", "payload": {}, "status": "pending", "attempts": 0,
+                        "next_attempt_at": T0, "created_at": T0, "updated_at": T0})
+    with store.transaction() as tx:
+        claimed = tx.claim_outbox(T0, 10, lease)
+    assert sorted(m["id"] for m in claimed) == ["m0", "m1", "m2"]
+    held = claimed[0]["held_lease"]
+    until = T0 + timedelta(seconds=40)
+    with store.transaction() as tx:  # m2 held with a lease this worker no longer holds: not renewed
+        renewed = tx.renew_leases([("m0", held), ("m1", held), ("m2", held - timedelta(seconds=1))], until)
+        assert renewed == {"m0", "m1"}
+        assert tx.renew_leases([("m0", held)], until) == set()  # already renewed: the old lease is gone
+        assert tx.renew_lease("m1", until, until + lease) is True
+    done = T0 + timedelta(seconds=1)
+    attempt = {"started_at": T0, "duration_ms": 1.5, "response_status": 250, "response_body": None}
+    with store.transaction() as tx:
+        tx.update_message("m1", provider_id="<old@x>")
+        tx.record_attempts([{**attempt, "outbox_id": m, "attempt": 1, "status": s, "detail": d}
+                            for m, s, d in (("m0", "sent", "ok"), ("m1", "transient_failure", "busy"))])
+        tx.finish_messages([finished("m0", done, status="sent", provider_id="<p0@x>"),
+                            finished("m1", done, status="pending", error="busy",
+                                     next_attempt_at=done + lease)])
+    with store.read() as tx:
+        m0, m1, m2 = (tx.get_message(f"m{i}") for i in range(3))
+        attempts = tx.attempts_of("m0") + tx.attempts_of("m1")
+    assert m0 is not None and m1 is not None and m2 is not None
+    assert (m0["status"], m0["provider_id"], m0["sent_at"], m0["lease_until"]) == ("sent", "<p0@x>", done, None)
+    assert (m1["status"], m1["provider_id"], m1["sent_at"], m1["last_error"]) == ("pending", "<old@x>", None, "busy")
+    assert m1["next_attempt_at"] == done + lease and m1["lease_until"] is None
+    assert (m2["status"], m2["lease_until"]) == ("sending", held)
+    assert [(a["outbox_id"], a["status"]) for a in attempts] == [("m0", "sent"), ("m1", "transient_failure")]
+    store.close()
 
 def test_product_updates_ignore_older_source_times(db_url: str) -> None:
     store = open_store(db_url)

@@ -6,6 +6,10 @@ that runs out. On an idempotent channel (``channel.idempotent``: webhooks carry 
 ``webhook-id``, the HTTP SMS provider an ``Idempotency-Key``) the message is sent again with the
 same key and the receiver deduplicates. On a channel without one (SMTP, Twilio) it is not re-sent:
 it is marked failed as "delivery state unknown", so no message ever goes out twice.
+
+A batch is sent by ``concurrency`` threads, each over its own pooled connection. Leases are renewed
+by compare-and-set in groups right before sending, and the outcomes of the whole batch (attempts,
+statuses) are recorded in one transaction after it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from storeflow.channels.base import ChannelRegistry, DeliveryResult, OutboundMessage
@@ -21,6 +26,25 @@ from storeflow.channels.retry import RetryPolicy
 from storeflow.clock import Clock
 from storeflow.errors import NotFoundError
 from storeflow.store.base import Store
+from storeflow.store.sql.outbox_ops import finished
+
+RENEW_GROUP = 10
+"""Messages whose leases one statement renews, right before a sending thread sends them."""
+
+RENEW_SLACK = timedelta(seconds=1)
+"""Longest a message of a group may wait between its lease's renewal and its send."""
+
+LEASE_MARGIN = timedelta(seconds=5)
+
+
+@dataclass
+class _Sent:
+    """One finished send: the claimed row, its attempt and the channel's result."""
+
+    row: dict[str, Any]
+    attempt: int
+    started: datetime
+    result: DeliveryResult
 
 
 class Dispatcher:
@@ -30,71 +54,115 @@ class Dispatcher:
                  on_events: Callable[[list[dict[str, Any]]], object] | None = None) -> None:
         self.store, self.clock, self.channels = store, clock, channels
         self.on_events = on_events
-        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="storeflow-send") \
-            if concurrency > 1 else None
+        self.concurrency = max(1, concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="storeflow-send") \
+            if self.concurrency > 1 else None
         self.policy = policy or RetryPolicy()
         self.lease, self.batch_size = lease, batch_size
 
     def run_batch(self) -> int:
-        with self.store.transaction() as tx:
-            rows = tx.claim_outbox(self.clock.now(), self.batch_size, self.lease)
-        if self._pool is not None and len(rows) > 1:
-            outcomes = list(self._pool.map(self._deliver, rows))
-        else:
-            outcomes = [self._deliver(row) for row in rows]
-        sent = [row for row, ok in zip(rows, outcomes, strict=True) if ok]
-        events = [message_event(row, "message_sent") for row in sent if row.get("profile_id")
-                  and row.get("kind") in ("marketing", "transactional")]
-        if events and self.on_events is not None:
-            self.on_events(events)
-        return len(rows)
+        """Claim a batch, send it (``concurrency`` threads, each taking groups of messages), then
+        record every outcome of the batch in one transaction. Returns how many were claimed.
 
-    def _deliver(self, row: dict[str, Any]) -> bool:
-        if row["status"] == "sending" and not self._idempotent(row["channel"]):
+        A crash after a send and before that transaction leaves the message ``sending``; when its
+        lease runs out it is settled as "delivery state unknown" (or re-sent with the same key on
+        an idempotent channel), exactly as for a crash in the middle of a send."""
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            rows = tx.claim_outbox(now, self.batch_size, self.lease)
+        if not rows:
+            return 0
+        unknown = [row for row in rows if row["status"] == "sending" and not self._idempotent(row["channel"])]
+        if unknown:
             # A worker died mid-send. Without an idempotency key at the provider a re-send could
             # duplicate the message, so it is not re-sent: the record says what is known.
             with self.store.transaction() as tx:
-                tx.finish_message(row["id"], self.clock.now(), status="failed",
-                                  error="delivery state unknown: a worker stopped during the send; "
-                                        "not re-sent, to avoid a duplicate")
-            return False
-        # Claimed messages wait their turn in this batch; renew the lease right before sending, and
-        # skip the message if another worker has taken it over meanwhile.
-        # The lease must outlast the send itself, or another worker could take the message over
-        # mid-send: at least the message's own timeout plus a margin.
+                tx.finish_messages([finished(row["id"], self.clock.now(), status="failed",
+                                             error="delivery state unknown: a worker stopped during the send; "
+                                                   "not re-sent, to avoid a duplicate") for row in unknown])
+        skip = {row["id"] for row in unknown}
+        todo = [row for row in rows if row["id"] not in skip]
+        size = max(1, min(RENEW_GROUP, -(-len(todo) // self.concurrency)))
+        groups = [todo[i:i + size] for i in range(0, len(todo), size)]
+        if self._pool is not None and len(groups) > 1:
+            done = [sent for group in self._pool.map(self._send_group, groups) for sent in group]
+        else:
+            done = [sent for group in groups for sent in self._send_group(group)]
+        if done:
+            self._record(done)
+        return len(rows)
+
+    def _lease_for(self, row: dict[str, Any]) -> timedelta:
+        """The lease must outlast the send itself, or another worker could take the message over
+        mid-send: at least the message's own timeout plus a margin."""
         timeout = float((row["payload"] or {}).get("timeout_s") or 0)
-        lease = max(self.lease, timedelta(seconds=timeout + 5))
+        return max(self.lease, timedelta(seconds=timeout) + LEASE_MARGIN)
+
+    def _send_group(self, group: list[dict[str, Any]]) -> list[_Sent]:
+        """Renew the group's leases by compare-and-set (one statement), then send each message that
+        this worker still holds. Every message goes out within ``RENEW_SLACK`` of a renewal of its
+        own lease: one that waited longer (a slow server) is renewed again, alone, before its send."""
+        renewed_at = self.clock.now()
+        until = renewed_at + max(self._lease_for(row) for row in group)
         with self.store.transaction() as tx:
-            if not tx.renew_lease(row["id"], row["held_lease"], self.clock.now() + lease):
-                return False
+            held = tx.renew_leases([(row["id"], row["held_lease"]) for row in group], until)
+        done: list[_Sent] = []
+        for row in group:
+            if row["id"] not in held:
+                continue  # another worker has taken it over meanwhile: it is not ours to send
+            row["held_lease"] = until
+            now = self.clock.now()
+            if now - renewed_at > RENEW_SLACK:
+                renewed = now + self._lease_for(row)
+                with self.store.transaction() as tx:
+                    if not tx.renew_lease(row["id"], row["held_lease"], renewed):
+                        continue
+                row["held_lease"] = renewed
+            done.append(self._send(row))
+        return done
+
+    def _send(self, row: dict[str, Any]) -> _Sent:
+        attempt = int(row["attempts"])
         msg = OutboundMessage(id=row["idempotency_key"], channel=row["channel"], payload=row["payload"],
-                              attempt=int(row["attempts"]))
+                              attempt=attempt)
         started = self.clock.now()
         t0 = time.perf_counter()
         try:
             result = self.channels.get(row["channel"]).send(msg, started)
         except NotFoundError as exc:
             result = DeliveryResult("permanent_failure", str(exc), duration_ms=(time.perf_counter() - t0) * 1000)
+        return _Sent(row, attempt, started, result)
+
+    def _record(self, done: list[_Sent]) -> None:
+        """Every attempt and outcome of a batch in one transaction; then message_sent events."""
         now = self.clock.now()
-        with self.store.transaction() as tx:
-            tx.record_attempt({
-                "outbox_id": row["id"], "attempt": msg.attempt, "started_at": started,
+        attempts, outcomes, sent = [], [], []
+        for item in done:
+            row, result, attempt = item.row, item.result, item.attempt
+            attempts.append({
+                "outbox_id": row["id"], "attempt": attempt, "started_at": item.started,
                 "duration_ms": result.duration_ms, "status": result.status,
                 "response_status": result.response_status, "detail": result.detail,
                 "response_body": result.response_body,
             })
             if result.ok:
-                tx.finish_message(row["id"], now, status="sent", provider_id=result.provider_id)
-                return True
-            if self.policy.should_retry(result, msg.attempt):
-                delay = self.policy.next_delay(result, msg.attempt, msg.id)
-                tx.finish_message(row["id"], now, status="pending", error=result.detail,
-                                  next_attempt_at=now + delay)
+                outcomes.append(finished(row["id"], now, status="sent", provider_id=result.provider_id))
+                sent.append(row)
+            elif self.policy.should_retry(result, attempt):
+                delay = self.policy.next_delay(result, attempt, row["idempotency_key"])
+                outcomes.append(finished(row["id"], now, status="pending", error=result.detail,
+                                         next_attempt_at=now + delay))
             else:
                 why = result.detail if result.status == "permanent_failure" else \
-                    f"{result.detail} (gave up after {msg.attempt} attempts)"
-                tx.finish_message(row["id"], now, status="failed", error=why)
-        return False
+                    f"{result.detail} (gave up after {attempt} attempts)"
+                outcomes.append(finished(row["id"], now, status="failed", error=why))
+        with self.store.transaction() as tx:
+            tx.record_attempts(attempts)
+            tx.finish_messages(outcomes)
+        events = [message_event(row, "message_sent") for row in sent if row.get("profile_id")
+                  and row.get("kind") in ("marketing", "transactional")]
+        if events and self.on_events is not None:
+            self.on_events(events)
 
     def _idempotent(self, channel: str) -> bool:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import delivery_attempts, outbox
@@ -21,7 +21,8 @@ class OutboxOps(TxBase):
         return created
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
-        """Pending messages due now, and sending ones whose lease ran out (a worker died mid-send)."""
+        """Pending messages due now, and sending ones whose lease ran out (a worker died mid-send).
+        Each comes back with ``attempts`` counted and ``held_lease``, the lease this worker holds."""
         q = (
             select(outbox)
             .where(or_(
@@ -32,36 +33,57 @@ class OutboxOps(TxBase):
             .limit(limit)
         )
         rows = [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
+        if not rows:
+            return rows
+        held = now + lease
         for row in rows:
             row["attempts"] += 1
-            row["held_lease"] = now + lease
-            self.conn.execute(
-                update(outbox).where(outbox.c.id == row["id"])
-                .values(status="sending", lease_until=row["held_lease"], attempts=row["attempts"], updated_at=now)
-            )
+            row["held_lease"] = held
+        self.conn.execute(
+            update(outbox).where(outbox.c.id.in_([row["id"] for row in rows]))
+            .values(status="sending", lease_until=held, attempts=outbox.c.attempts + 1, updated_at=now)
+        )
         return rows
 
     def renew_lease(self, message_id: str, held: datetime, until: datetime) -> bool:
         """Extend a lease only if it is still the one this worker holds (compare-and-set on the
         lease time). False: another worker took the message over, so this one must not send it."""
-        res = self.conn.execute(
-            update(outbox).where(outbox.c.id == message_id, outbox.c.status == "sending",
-                                 outbox.c.lease_until == held).values(lease_until=until)
-        )
-        return bool(res.rowcount)
+        return message_id in self.renew_leases([(message_id, held)], until)
+
+    def renew_leases(self, held: list[tuple[str, datetime]], until: datetime) -> set[str]:
+        """:meth:`renew_lease` for many messages, given as (id, lease held): the ids whose lease
+        this worker still held and now holds until ``until``. One statement per distinct held lease."""
+        by_lease: dict[datetime, list[str]] = {}
+        for message_id, lease in held:
+            by_lease.setdefault(lease, []).append(message_id)
+        renewed: set[str] = set()
+        for lease, ids in by_lease.items():
+            res = self.conn.execute(
+                update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == "sending",
+                                     outbox.c.lease_until == lease)
+                .values(lease_until=until).returning(outbox.c.id)
+            )
+            renewed.update(str(r[0]) for r in res)
+        return renewed
 
     def record_attempt(self, row: dict[str, Any]) -> None:
-        self.conn.execute(delivery_attempts.insert().values(**row))
+        self.record_attempts([row])
+
+    def record_attempts(self, rows: list[dict[str, Any]]) -> None:
+        """Add delivery attempts (one statement for all; every row has the same keys)."""
+        if rows:
+            self.conn.execute(delivery_attempts.insert(), rows)
 
     def finish_message(self, message_id: str, now: datetime, *, status: str, error: str | None = None,
                        next_attempt_at: datetime | None = None, provider_id: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "updated_at": now,
-                                  "next_attempt_at": next_attempt_at}
-        if provider_id is not None:
-            values["provider_id"] = provider_id
-        if status == "sent":
-            values["sent_at"] = now
-        self.conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+        self.finish_messages([finished(message_id, now, status=status, error=error,
+                                       next_attempt_at=next_attempt_at, provider_id=provider_id)])
+
+    def finish_messages(self, done: list[dict[str, Any]]) -> None:
+        """Record the outcome of many sends in one statement; each item from :func:`finished`.
+        The lease is released; ``provider_id`` and ``sent_at`` are only replaced when given."""
+        if done:
+            self.conn.execute(_FINISH, done)
 
     def get_message(self, message_id: str) -> dict[str, Any] | None:
         return as_dict(self.conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first())
@@ -85,3 +107,20 @@ class OutboxOps(TxBase):
     def outbox_counts(self) -> dict[str, int]:
         rows = self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
         return {s: int(n) for s, n in rows}
+
+
+def finished(message_id: str, now: datetime, *, status: str, error: str | None = None,
+             next_attempt_at: datetime | None = None, provider_id: str | None = None) -> dict[str, Any]:
+    """One item for :meth:`OutboxOps.finish_messages`: ``status`` sent, pending (retry at
+    ``next_attempt_at``) or failed, with ``error`` as the reason."""
+    return {"m_id": message_id, "m_status": status, "m_error": error, "m_now": now, "m_next": next_attempt_at,
+            "m_provider": provider_id, "m_sent": now if status == "sent" else None}
+
+
+_FINISH = (
+    update(outbox).where(outbox.c.id == bindparam("m_id"))
+    .values(status=bindparam("m_status"), last_error=bindparam("m_error"), lease_until=None,
+            updated_at=bindparam("m_now"), next_attempt_at=bindparam("m_next"),
+            provider_id=func.coalesce(bindparam("m_provider", type_=outbox.c.provider_id.type), outbox.c.provider_id),
+            sent_at=func.coalesce(bindparam("m_sent", type_=outbox.c.sent_at.type), outbox.c.sent_at))
+)
