@@ -9,7 +9,8 @@
     ├── NotFoundError               a flow, run, profile or key that does not exist
     ├── ConflictError               a state change that is not allowed (e.g. activating an archived flow)
     ├── StorageError                the database failed (wrapped driver or SQLAlchemy error)
-    │   └── MigrationError          the schema could not be brought up to date
+    │   ├── MigrationError          the schema could not be brought up to date
+    │   └── LostRace                a concurrent writer stored a row this batch meant to write; retry
     ├── ActionError                 a flow action failed
     │   ├── TransientActionError    worth retrying with backoff
     │   └── PermanentActionError    retrying cannot help; the step is marked failed
@@ -88,6 +89,11 @@ class StorageError(StoreflowError):
 
 class MigrationError(StorageError):
     """The schema could not be brought up to date."""
+
+
+class LostRace(StorageError):
+    """Another transaction wrote a row (an event's idempotency key, a run's active key) that this
+    batch meant to write; the batch rolled back and is safe to retry."""
 
 
 class ActionError(StoreflowError):

@@ -15,13 +15,15 @@ from storeflow.engine.changes import Change, parse_change
 from storeflow.engine.flowset import FlowSet, event_too_old, start_run
 from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
 from storeflow.engine.records import RecordLoader, StoreHistory
-from storeflow.errors import NotFoundError
+from storeflow.errors import LostRace, NotFoundError
 from storeflow.flows import EvalContext, WaitForStep, evaluate, parse_path, step_at
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
 from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
+from storeflow.store.sql.write_behind import WriteBehindTx
 
 MAX_BATCH = 1000
+_ATTEMPTS = 3  # a batch that lost a race with a concurrent writer is retried; its duplicates then show
 _AMOUNT_KEYS = ("total", "value", "amount", "variants", "items", "line_items")
 
 
@@ -99,16 +101,33 @@ class Ingestor:
                 prepared.append(p)
         woke = False
         if prepared:
-            with self.store.transaction() as tx:
-                self.flows.refresh(tx)
-                seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
-                for p in prepared:
-                    result = self._one(tx, p, seen)
-                    results[p.index] = result
-                    woke = woke or bool(result.runs_started) or result.status == "accepted"
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    woke = self._batch(prepared, results)
+                    break
+                except LostRace:
+                    if attempt == _ATTEMPTS:
+                        raise
         if woke and self.on_wake:
             self.on_wake()
         return [r for r in results if r is not None]
+
+    def _batch(self, prepared: list[_Prepared], results: list[IngestResult | None]) -> bool:
+        """One transaction for the batch, through a write-behind view: the rows every event will ask
+        about are read at once, and the writes go out as one executemany per table at the end."""
+        woke = False
+        with self.store.transaction() as tx:
+            self.flows.refresh(tx)
+            seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
+            batch = tx.write_behind()
+            for i, p in enumerate(prepared):
+                if i == 0 or batch.stale:
+                    _prefetch(batch, prepared[i:])
+                result = self._one(batch, p, seen)
+                results[p.index] = result
+                woke = woke or bool(result.runs_started) or result.status == "accepted"
+            batch.flush()
+        return woke
 
     def _one(self, tx: StoreTx, p: _Prepared, seen: set[str]) -> IngestResult:
         ev = p.event
@@ -193,3 +212,21 @@ class Ingestor:
             if run_id:
                 started.append(run_id)
         return started
+
+
+def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared]) -> None:
+    idents: list[tuple[str, str]] = []
+    profile_ids: list[str] = []
+    carts: list[str] = []
+    products: list[str] = []
+    for p in prepared:
+        idents += p.event.hints.identities()
+        if p.event.hints.profile_id:
+            profile_ids.append(p.event.hints.profile_id)
+        props = p.event.properties
+        for key in ("cart_id", "checkout_id"):
+            if props.get(key):
+                carts.append(str(props[key]))
+        if props.get("product_id"):
+            products.append(str(props["product_id"]))
+    batch.prefetch(identities=idents, profile_ids=profile_ids, cart_ids=carts, product_ids=products)

@@ -56,24 +56,7 @@ class ProfilesOps(TxBase):
         return as_dict(row)
 
     def create_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
-        row: dict[str, Any] = {
-            "id": profile_id,
-            "email": None,
-            "phone": None,
-            "locale": None,
-            "timezone": None,
-            "properties": {},
-            "tags": [],
-            "consent_email": "never_asked",
-            "consent_sms": "never_asked",
-            "consent_push": "never_asked",
-            "orders_count": 0,
-            "total_spent": {},
-            "created_at": now,
-            "updated_at": now,
-        }
-        row.update(values)
-        self.conn.execute(profiles.insert().values(**row))
+        self.conn.execute(profiles.insert().values(**new_profile_row(profile_id, now, **values)))
 
     def add_identities(self, profile_id: str, idents: list[tuple[str, str]], now: datetime) -> None:
         for kind, value in idents:
@@ -166,6 +149,13 @@ class ProfilesOps(TxBase):
     def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
         """Orders count, spend per currency, first/last order from the orders table: exact under
         duplicates, out-of-order events and merges."""
+        self.conn.execute(
+            update(profiles).where(profiles.c.id == profile_id)
+            .values(**self.order_aggregates(profile_id), updated_at=now)
+        )
+
+    def order_aggregates(self, profile_id: str) -> dict[str, Any]:
+        """The profile columns that summarise its orders, computed from the orders table."""
         live = and_(orders.c.profile_id == profile_id, orders.c.status != "cancelled")
         count, first, last = self.conn.execute(
             select(func.count(), func.min(orders.c.placed_at), func.max(orders.c.placed_at)).where(live)
@@ -177,12 +167,8 @@ class ProfilesOps(TxBase):
             .group_by(orders.c.currency)
         ).all():
             spent[cur] = str(from_minor(int(total or 0), cur))
-        self.conn.execute(
-            update(profiles)
-            .where(profiles.c.id == profile_id)
-            .values(orders_count=int(count), total_spent=spent, first_order_at=_aware(first),
-                    last_order_at=_aware(last), updated_at=now)
-        )
+        return {"orders_count": int(count), "total_spent": spent, "first_order_at": _aware(first),
+                "last_order_at": _aware(last)}
 
     def list_profiles(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -210,6 +196,19 @@ class ProfilesOps(TxBase):
             .order_by(profiles.c.id).limit(limit)
         ).mappings().all()
         return [dict(r) for r in rows]
+
+
+def new_profile_row(profile_id: str, now: datetime, **values: Any) -> dict[str, Any]:
+    """Every column of a new profile: nothing known, nothing consented."""
+    row: dict[str, Any] = {
+        "id": profile_id, "email": None, "phone": None, "locale": None, "timezone": None,
+        "properties": {}, "tags": [],
+        "consent_email": "never_asked", "consent_sms": "never_asked", "consent_push": "never_asked",
+        "orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None,
+        "last_active_at": None, "created_at": now, "updated_at": now, "merged_into": None,
+    }
+    row.update(values)
+    return row
 
 
 def _aware(dt: Any) -> datetime | None:

@@ -1,0 +1,399 @@
+"""A write-behind view of one transaction, for one batch of ingested events.
+
+Ingest asks the store a dozen small questions per event (who owns this email, the profile, its open
+cart, the product, its flow entries, is it already in this flow) and writes a handful of rows. One
+at a time that is a dozen round trips through SQLAlchemy per event. ``WriteBehindTx`` answers the
+same named operations from rows fetched for the whole batch at once (``prefetch``) and keeps the
+batch's writes in memory, writing them with one executemany per table at ``flush``.
+
+It is a ``SqlTx``, so the ingest code runs on it unchanged. Correctness rules:
+
+* The cache always equals the database plus the pending writes: every operation that it does not
+  answer itself (``_flushing``) first flushes the pending writes, then forgets the cache, then runs
+  on the database. Operations are answered from memory only where that is exact.
+* A key that was not prefetched is read from the database on first use; that is safe because a key
+  with pending writes is always in the cache.
+* Rows another transaction may insert at the same time (an event's idempotency key, a run's active
+  key) are inserted with ON CONFLICT DO NOTHING and counted: if one was taken meanwhile,
+  ``LostRace`` is raised, the transaction rolls back, and ingest retries the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from storeflow.errors import LostRace
+from storeflow.store.sql.profiles_ops import new_profile_row
+from storeflow.store.sql.tx import SqlTx
+
+_MAX_HOPS = 16
+
+
+class WriteBehindTx(SqlTx):
+    def __init__(self, tx: SqlTx) -> None:
+        super().__init__(tx.conn, tx.store)
+        self._notify = tx._notify
+        self._reset_cache()
+        self._new_profiles: dict[str, dict[str, Any]] = {}
+        self._profile_changes: dict[str, dict[str, Any]] = {}
+        self._touched: dict[str, datetime] = {}
+        self._new_identities: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._event_keys: set[tuple[str | None, str]] = set()
+        self._new_carts: dict[str, dict[str, Any]] = {}
+        self._cart_changes: dict[str, dict[str, Any]] = {}
+        self._runs: list[dict[str, Any]] = []
+        self._entries: list[dict[str, Any]] = []
+        self.flushes = 0
+
+    def _reset_cache(self) -> None:
+        self._owners: dict[tuple[str, str], str | None] = {}
+        self._profiles: dict[str, dict[str, Any] | None] = {}
+        self._idents_of: dict[str, list[tuple[str, str]]] = {}
+        self._carts: dict[str, dict[str, Any] | None] = {}
+        self._carts_of: set[str] = set()  # profiles whose open carts are all in _carts
+        self._carts_by_profile: dict[str, set[str]] = {}
+        self._products: dict[str, tuple[dict[str, Any], list[dict[str, Any]], int] | None] = {}
+        self._entry_rows: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._entries_of: set[str] = set()
+        self._active: set[str] = set()
+        self._active_of: set[str] = set()
+        self._waiting: set[tuple[str, str]] = set()
+        self._waits_of: set[str] = set()
+        self.stale = False
+
+    # -- the batch's rows, fetched at once -------------------------------------------------------
+    def prefetch(self, *, identities: Iterable[tuple[str, str]], profile_ids: Iterable[str] = (),
+                 cart_ids: Iterable[str] = (), product_ids: Iterable[str] = ()) -> None:
+        """Load what the coming events will ask about: a few statements for the whole batch."""
+        idents = [i for i in set(identities) if i not in self._owners]
+        owners = self.identity_owners(idents)
+        for ident in idents:
+            self._owners[ident] = owners.get(ident)
+        wanted = set(owners.values()) | set(profile_ids)
+        self._load_profiles(wanted)
+        live = {pid for pid in (self._follow(p) for p in wanted) if pid is not None}
+        carts = [c for c in set(cart_ids) if c not in self._carts]
+        need_carts = [p for p in live if p not in self._carts_of]
+        if carts or need_carts:
+            for row in self.carts_for(carts, need_carts):
+                self._cache_cart(row)
+        for c in carts:
+            self._carts.setdefault(c, None)
+        self._carts_of |= set(need_carts)
+        products = [p for p in set(product_ids) if p not in self._products]
+        if products:
+            found = self.products_with_stock(products)
+            for pid in products:
+                self._products[pid] = found.get(pid)
+        unknown = [p for p in live if p not in self._idents_of]
+        if unknown:
+            found_idents = self.identities_of_profiles(unknown)
+            for pid in unknown:
+                self._idents_of[pid] = found_idents.get(pid, [])
+        new = [p for p in live if p not in self._entries_of]
+        if new:
+            self._entry_rows.update(self.entries_of_profiles(new))
+            self._entries_of |= set(new)
+            self._active |= self.active_keys_of_profiles(new)
+            self._active_of |= set(new)
+            self._waiting |= self.waiting_profiles(new)
+            self._waits_of |= set(new)
+        self.stale = False
+
+    def _load_profiles(self, ids: Iterable[str]) -> None:
+        missing = {p for p in ids if p not in self._profiles}
+        for _ in range(_MAX_HOPS):
+            if not missing:
+                return
+            rows = self.profiles_by_ids(missing)
+            for pid in missing:
+                self._profiles[pid] = rows.get(pid)
+            missing = {r["merged_into"] for r in rows.values()
+                       if r["merged_into"] and r["merged_into"] not in self._profiles}
+
+    def _follow(self, profile_id: str) -> str | None:
+        current = profile_id
+        for _ in range(_MAX_HOPS):
+            if current not in self._profiles:
+                self._load_profiles([current])
+            row = self._profiles[current]
+            if row is None:
+                return None
+            if row["merged_into"] is None:
+                return current
+            current = row["merged_into"]
+        return current
+
+    # -- profiles and identities -----------------------------------------------------------------
+    def find_profiles_by_identities(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        missing = [i for i in idents if i not in self._owners]
+        if missing:
+            owners = self.identity_owners(missing)
+            for ident in missing:
+                self._owners[ident] = owners.get(ident)
+        return {i: owner for i in idents if (owner := self._owners[i]) is not None}
+
+    def resolve_profile_id(self, profile_id: str) -> str | None:
+        return self._follow(profile_id)
+
+    def get_profile(self, profile_id: str) -> dict[str, Any] | None:
+        pid = self._follow(profile_id)
+        return None if pid is None else self._profiles[pid]
+
+    def create_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
+        row = new_profile_row(profile_id, now, **values)
+        self._profiles[profile_id] = row
+        self._new_profiles[profile_id] = row
+        self._idents_of[profile_id] = []
+        self._carts_of.add(profile_id)  # a new profile has no identities, carts, entries, runs or waits yet
+        self._entries_of.add(profile_id)
+        self._active_of.add(profile_id)
+        self._waits_of.add(profile_id)
+
+    def add_identities(self, profile_id: str, idents: list[tuple[str, str]], now: datetime) -> None:
+        self.find_profiles_by_identities(idents)  # loads any not yet known
+        for kind, value in idents:
+            if self._owners[(kind, value)] is None:  # ON CONFLICT DO NOTHING: an owned one stays
+                self._owners[(kind, value)] = profile_id
+                self.identities_of(profile_id).append((kind, value))
+                self._new_identities.append(
+                    {"kind": kind, "value": value, "profile_id": profile_id, "created_at": now})
+
+    def identities_of(self, profile_id: str) -> list[tuple[str, str]]:
+        if profile_id not in self._idents_of:
+            self._idents_of[profile_id] = super().identities_of(profile_id)
+        return self._idents_of[profile_id]
+
+    def update_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
+        if profile_id not in self._profiles:
+            self._load_profiles([profile_id])
+        row = self._profiles[profile_id]
+        if row is None:
+            return
+        values["updated_at"] = now
+        row.update(values)
+        if profile_id not in self._new_profiles:
+            self._profile_changes.setdefault(profile_id, {}).update(values)
+
+    def touch_active(self, profile_id: str, at: datetime) -> None:
+        if profile_id not in self._profiles:
+            self._load_profiles([profile_id])
+        row = self._profiles[profile_id]
+        if row is None or (row["last_active_at"] is not None and row["last_active_at"] >= at):
+            return
+        row["last_active_at"] = at
+        if profile_id not in self._new_profiles:
+            self._touched[profile_id] = at
+
+    # -- events ----------------------------------------------------------------------------------
+    def insert_event(self, record: dict[str, Any]) -> bool:
+        """Callers check idempotency keys first (``existing_idempotency_keys`` plus the batch's own);
+        a key taken by a concurrent writer surfaces at flush as ``LostRace``."""
+        self._events.append(dict(record))
+        self._event_keys.add((record.get("profile_id"), record["type"]))
+        return True
+
+    def history_events(self, profile_id: str, event_type: str, since: datetime | None,
+                       until: datetime) -> list[dict[str, Any]]:
+        if (profile_id, event_type) in self._event_keys:
+            self.flush()
+        return super().history_events(profile_id, event_type, since, until)
+
+    # -- carts -----------------------------------------------------------------------------------
+    def _cache_cart(self, row: dict[str, Any]) -> None:
+        self._carts[row["id"]] = row
+        if row["profile_id"] is not None:
+            self._carts_by_profile.setdefault(row["profile_id"], set()).add(row["id"])
+
+    def _forget_carts(self, profile_id: str | None, cart_ids: list[str]) -> None:
+        for cid in [*cart_ids, *self._carts_by_profile.pop(profile_id or "", ())]:
+            self._carts.pop(cid, None)
+        if profile_id is not None:
+            self._carts_of.discard(profile_id)
+
+    def get_cart(self, cart_id: str) -> dict[str, Any] | None:
+        if cart_id not in self._carts:
+            row = super().get_cart(cart_id)
+            if row is None:
+                self._carts[cart_id] = None
+            else:
+                self._cache_cart(row)
+        return self._carts[cart_id]
+
+    def insert_cart(self, row: dict[str, Any]) -> None:
+        row = dict(row)
+        self._cache_cart(row)
+        self._new_carts[row["id"]] = row
+
+    def update_cart(self, cart_id: str, **values: Any) -> None:
+        row = self.get_cart(cart_id)
+        if row is None:
+            return
+        row.update(values)
+        self._cache_cart(row)
+        if cart_id not in self._new_carts:
+            self._cart_changes.setdefault(cart_id, {}).update(values)
+
+    def latest_open_cart(self, profile_id: str) -> dict[str, Any] | None:
+        if profile_id not in self._carts_of:
+            for row in self.carts_for([], [profile_id]):
+                if row["id"] not in self._carts:
+                    self._cache_cart(row)
+            self._carts_of.add(profile_id)
+        best: dict[str, Any] | None = None
+        for cid in self._carts_by_profile.get(profile_id, ()):
+            cart = self._carts.get(cid)
+            if cart is not None and cart["profile_id"] == profile_id and cart["converted_at"] is None \
+                    and (best is None or cart["last_activity_at"] > best["last_activity_at"]):
+                best = cart
+        return best
+
+    def _open_carts(self, profile_id: str) -> list[dict[str, Any]]:
+        self.latest_open_cart(profile_id)  # makes the profile's open carts complete in the cache
+        return [c for cid in self._carts_by_profile.get(profile_id, ())
+                if (c := self._carts.get(cid)) is not None and c["profile_id"] == profile_id
+                and c["converted_at"] is None]
+
+    def convert_carts(self, profile_id: str | None, cart_ids: list[str], order_id: str, at: datetime) -> int:
+        """As the SQL operation: named carts (and, with a profile, its open ones), or else the
+        profile's open carts last active by ``at``, become converted to this order."""
+        targets: dict[str, dict[str, Any]] = {}
+        if cart_ids:
+            for cid in cart_ids:
+                cart = self.get_cart(cid)
+                if cart is not None and cart["converted_at"] is None:
+                    targets[cid] = cart
+            if profile_id:
+                targets.update({c["id"]: c for c in self._open_carts(profile_id)})
+        elif profile_id:
+            targets = {c["id"]: c for c in self._open_carts(profile_id) if c["last_activity_at"] <= at}
+        for cid in targets:
+            self.update_cart(cid, converted_at=at, order_id=order_id)
+        return len(targets)
+
+    def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
+        self.update_profile(profile_id, now, **self.order_aggregates(profile_id))
+
+    # -- products (read only here; product and stock events go through the database) -------------
+    def _product(self, product_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], int] | None:
+        if product_id not in self._products:
+            self._products[product_id] = self.products_with_stock([product_id]).get(product_id)
+        return self._products[product_id]
+
+    def get_product(self, product_id: str) -> dict[str, Any] | None:
+        found = self._product(product_id)
+        return None if found is None else found[0]
+
+    def product_variants(self, product_id: str) -> list[dict[str, Any]]:
+        found = self._product(product_id)
+        return [] if found is None else found[1]
+
+    def product_stock(self, product_id: str) -> int:
+        found = self._product(product_id)
+        return 0 if found is None else found[2]
+
+    # -- runs, entries, waits --------------------------------------------------------------------
+    def flow_entry(self, flow_id: str, profile_id: str) -> dict[str, Any] | None:
+        key = (flow_id, profile_id)
+        if profile_id not in self._entries_of and key not in self._entry_rows:
+            self._entry_rows[key] = super().flow_entry(flow_id, profile_id)
+        return self._entry_rows.get(key)
+
+    def record_entry(self, flow_id: str, profile_id: str, at: datetime) -> None:
+        current = self.flow_entry(flow_id, profile_id)
+        entries = 1 if current is None else int(current["entries"]) + 1
+        self._entry_rows[(flow_id, profile_id)] = {"flow_id": flow_id, "profile_id": profile_id,
+                                                   "entries": entries, "last_entered_at": at}
+        self._entries.append({"flow_id": flow_id, "profile_id": profile_id, "at": at})
+
+    def create_run(self, row: dict[str, Any]) -> bool:
+        key, profile_id = row.get("active_key"), row.get("profile_id")
+        if row.get("dedupe_key") is not None or key is None or profile_id is None:
+            self.flush()
+            return super().create_run(row)
+        if profile_id not in self._active_of:
+            self._active |= self.active_keys_of_profiles([profile_id])
+            self._active_of.add(profile_id)
+        if key in self._active:
+            return False
+        self._active.add(key)
+        self._runs.append(dict(row))
+        return True
+
+    def waits_for(self, profile_id: str, event_type: str) -> list[dict[str, Any]]:
+        if profile_id in self._waits_of and (profile_id, event_type) not in self._waiting:
+            return []
+        self.flush()
+        return super().waits_for(profile_id, event_type)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write the pending rows, one executemany per table. The cache stays valid."""
+        if not (self._new_profiles or self._profile_changes or self._touched or self._new_identities
+                or self._events or self._new_carts or self._cart_changes or self._runs or self._entries):
+            return
+        self.flushes += 1
+        self.insert_profiles([dict(r) for r in self._new_profiles.values()])
+        self.update_by_id("profiles", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
+        self.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
+        self.insert_identities(self._new_identities)
+        if self.insert_events(self._events) != len(self._events):
+            raise LostRace("an event of this batch was stored by another writer meanwhile")
+        self.insert_carts([dict(r) for r in self._new_carts.values()])
+        self.update_by_id("carts", [{"id": cid, **vals} for cid, vals in self._cart_changes.items()])
+        if len(self.create_runs(self._runs)) != len(self._runs):
+            raise LostRace("a run of this batch was started by another writer meanwhile")
+        self.record_entries(self._entries)
+        self._new_profiles, self._profile_changes, self._touched = {}, {}, {}
+        self._new_identities, self._events, self._event_keys = [], [], set()
+        self._new_carts, self._cart_changes, self._runs, self._entries = {}, {}, [], []
+
+    def invalidate(self) -> None:
+        """Forget every cached row (after the database changed under it); ``stale`` tells the
+        caller to prefetch again for the events still to come."""
+        self._reset_cache()
+        self.stale = True
+
+
+# Operations that never read or write a table this view caches or buffers: run as they are.
+_PASS_THROUGH = frozenset({
+    "notify_after_commit", "upsert", "flows_revision", "live_flows", "get_flow_version", "write_behind",
+    "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
+    "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
+    "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_by_id",
+    "touch_active_many", "create_runs", "record_entries", "get_event", "order_aggregates",
+    # orders are neither cached nor buffered here
+    "get_order", "insert_order", "update_order",
+})
+
+# Operations that need the pending rows written first, and what of the cache they make wrong.
+# Anything not named here or above flushes and then forgets the whole cache.
+_READS = ("get_variant", "variant_by_sku", "stock_levels_of", "lock_run", "get_run")
+_KEEP_CACHE = frozenset({*_READS, "update_run", "remove_wait"})
+_PRODUCTS = frozenset({"upsert_product", "upsert_variant", "set_stock"})
+
+
+def _flushing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def run_on_database(self: WriteBehindTx, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        result = fn(self, *args, **kwargs)
+        if name in _KEEP_CACHE:
+            pass
+        elif name in _PRODUCTS:
+            self._products.clear()
+        else:
+            self.invalidate()
+        return result
+
+    return run_on_database
+
+
+for _name, _fn in inspect.getmembers(SqlTx, inspect.isfunction):
+    if not _name.startswith("_") and _name not in WriteBehindTx.__dict__ and _name not in _PASS_THROUGH:
+        setattr(WriteBehindTx, _name, _flushing(_name, _fn))
