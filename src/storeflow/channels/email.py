@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.errors import NonASCIILocalPartDefect
 from email.headerregistry import Address, AddressHeader, BaseHeader, HeaderRegistry
-from email.message import EmailMessage
 from typing import Any
 
+from storeflow.channels import mime
 from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.smtp_pool import PooledConnection, SmtpConfig, SmtpPool
 from storeflow.clock import utc
@@ -54,6 +54,8 @@ RESERVED_HEADERS = frozenset(
 _HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")  # printable ASCII except ':' (RFC 5322 ftext)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but TAB
 _MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII, no '<', '>' or spaces
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([a-z0-9.-]+)")
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _MAX_HEADER_LINE = 998
 _FOLD_AT = 78
@@ -81,6 +83,7 @@ _REGISTRY = _HeaderClasses()
 # Bodies in quoted-printable/base64 (7-bit clean), headers RFC 2047-encoded where needed, CRLF;
 # refold_source="none" keeps the pre-folded raw headers as they are.
 _POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none", header_factory=_REGISTRY)
+_UTF8_POLICY = _POLICY.clone(utf8=True)
 
 
 class _Refused(Exception):
@@ -160,32 +163,22 @@ class EmailChannel(Closable):
             raise _Refused("email payload needs a 'text' or an 'html' body (or both)")
         message_id = _message_id(payload.get("message_id"), sender)
 
-        # ASCII header values are written pre-formatted (set_raw): the email package's header objects
-        # cost about half a millisecond each, and they would RFC 2047-encode a long URL in
+        # ASCII header values are written pre-formatted: the email package's header objects cost
+        # about half a millisecond each, and they would RFC 2047-encode a long URL in
         # List-Unsubscribe, which breaks one-click unsubscribe. Non-ASCII values go through them.
-        msg = EmailMessage(policy=_POLICY)
-        _set_address(msg, "From", sender)
-        _set_address(msg, "To", recipient)
-        if reply_to is not None:
-            _set_address(msg, "Reply-To", reply_to)
-        _set_text(msg, "Subject", subject)
-        msg.set_raw("Date", email.utils.format_datetime(now))
-        msg.set_raw("Message-ID", message_id)
-        for name, value in _headers(payload.get("headers")):
-            _set_text(msg, name, value)
-        if text is not None:
-            msg.set_content(text, charset="utf-8")
-        if html is not None:
-            if text is None:
-                msg.set_content(html, subtype="html", charset="utf-8")
-            else:
-                msg.add_alternative(html, subtype="html", charset="utf-8")
-                for part in msg.iter_parts():
-                    del part["MIME-Version"]  # add_alternative repeats it on the part; once is enough
-
+        # The bodies and MIME structure are written by ``mime.build`` (the email package's
+        # generator cost more than the rest of a send).
         smtputf8 = not all(a.username.isascii() for a in (sender, recipient, reply_to) if a is not None)
+        policy = _UTF8_POLICY if smtputf8 else _POLICY
         try:
-            data = msg.as_bytes(policy=_POLICY.clone(utf8=True) if smtputf8 else _POLICY)
+            lines = [_address_line("From", sender, policy), _address_line("To", recipient, policy)]
+            if reply_to is not None:
+                lines.append(_address_line("Reply-To", reply_to, policy))
+            lines.append(_text_line("Subject", subject, policy))
+            lines.append(f"Date: {email.utils.format_datetime(now)}")
+            lines.append(f"Message-ID: {message_id}")
+            lines.extend(_text_line(name, value, policy) for name, value in _headers(payload.get("headers")))
+            data = mime.build(lines, text, html, utf8=smtputf8)
         except (ValueError, TypeError, UnicodeError, LookupError) as exc:
             raise _Refused(f"could not build the email: {exc}") from exc
         return _Prepared(data, sender.addr_spec, recipient.addr_spec, message_id, smtputf8)
@@ -292,6 +285,11 @@ def _address(value: object, field: str) -> Address:
         raise _Refused(f"email {field!r} must be a non-empty address string")
     if _CONTROL.search(value):
         raise _Refused(f"email {field!r} contains a line break or control character")
+    plain = _PLAIN_ADDRESS.fullmatch(value)
+    if plain is not None and _ascii_domain(plain[2]) == plain[2]:
+        # A bare dot-atom address with a lowercase ASCII domain (nearly every recipient): what the
+        # header parser would return, without its cost (recipients differ, so the cache misses).
+        return Address(username=plain[1], domain=plain[2])
     mailbox = _mailbox(value)
     if isinstance(mailbox, str):
         raise _Refused(f"email {field!r} {mailbox}: {value!r}")
@@ -371,19 +369,17 @@ def _check_value(name: str, value: str) -> None:
         raise _Refused(f"email header {name!r} contains a control character")
 
 
-def _set_text(msg: EmailMessage, name: str, value: str) -> None:
+def _text_line(name: str, value: str, policy: Any) -> str:
     if value.isascii():
-        msg.set_raw(name, _fold(name, value))
-    else:
-        msg[name] = value  # RFC 2047-encoded by the email package
+        return f"{name}: {_fold(name, value)}"
+    return _REGISTRY(name, value).fold(policy=policy).rstrip("\r\n")  # RFC 2047 (raw UTF-8 with SMTPUTF8)
 
 
-def _set_address(msg: EmailMessage, name: str, address: Address) -> None:
+def _address_line(name: str, address: Address, policy: Any) -> str:
     if address.username.isascii():
         # formataddr quotes the display name where needed and RFC 2047-encodes a non-ASCII one.
-        msg.set_raw(name, _fold(name, email.utils.formataddr((address.display_name, address.addr_spec))))
-    else:
-        msg[name] = address  # SMTPUTF8: written as UTF-8 by the utf8 policy
+        return f"{name}: {_fold(name, email.utils.formataddr((address.display_name, address.addr_spec)))}"
+    return _REGISTRY(name, address).fold(policy=policy).rstrip("\r\n")  # SMTPUTF8: written as UTF-8
 
 
 def _fold(name: str, value: str) -> str:
