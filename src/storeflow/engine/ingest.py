@@ -218,6 +218,7 @@ def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared]) -> None:
     idents: list[tuple[str, str]] = []
     profile_ids: list[str] = []
     carts: list[str] = []
+    orders: list[str] = []
     products: list[str] = []
     for p in prepared:
         idents += p.event.hints.identities()
@@ -229,4 +230,7 @@ def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared]) -> None:
                 carts.append(str(props[key]))
         if props.get("product_id"):
             products.append(str(props["product_id"]))
-    batch.prefetch(identities=idents, profile_ids=profile_ids, cart_ids=carts, product_ids=products)
+        if props.get("order_id"):
+            orders.append(str(props["order_id"]))
+    batch.prefetch(identities=idents, profile_ids=profile_ids, cart_ids=carts, order_ids=orders,
+                   product_ids=products)

@@ -10,16 +10,20 @@ caller can tell a lost race from success.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 
+from storeflow.errors import LostRace
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import (
     carts,
     events,
     flow_entries,
     identities,
+    orders,
     products,
     profiles,
     run_waits,
@@ -35,6 +39,14 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+@contextmanager
+def _lost_race(what: str) -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        raise LostRace(f"{what} was stored by another writer meanwhile; the batch is retried") from exc
 
 
 class BulkOps(TxBase):
@@ -81,6 +93,21 @@ class BulkOps(TxBase):
             for row in self.conn.execute(q).mappings():
                 found[row["id"]] = dict(row)
         return list(found.values())
+
+    def orders_for(self, order_ids: Iterable[str], profile_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Orders with these ids, and every order of these profiles."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(order_ids))):
+            for row in self.conn.execute(select(orders).where(orders.c.id.in_(chunk))).mappings():
+                found[row["id"]] = dict(row)
+        for chunk in _chunks(sorted(set(profile_ids))):
+            for row in self.conn.execute(select(orders).where(orders.c.profile_id.in_(chunk))).mappings():
+                found[row["id"]] = dict(row)
+        return list(found.values())
+
+    def insert_orders(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(orders.insert(), rows)
 
     def products_with_stock(self, ids: Iterable[str]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], int]]:
         """(product row, its variants ordered by id, total stock) for each product that exists."""
@@ -135,17 +162,17 @@ class BulkOps(TxBase):
             self.conn.execute(profiles.insert(), rows)
 
     def insert_identities(self, rows: list[dict[str, Any]]) -> None:
-        """Rows of kind, value, profile_id, created_at; an identity already owned is left alone."""
+        """Rows of kind, value, profile_id, created_at. An identity owned meanwhile raises LostRace."""
         if rows:
-            self.conn.execute(self.upsert(identities).on_conflict_do_nothing(), rows)
+            with _lost_race("an identity"):
+                self.conn.execute(identities.insert(), rows)
 
-    def insert_events(self, rows: list[dict[str, Any]]) -> int:
-        """Insert events, skipping idempotency keys already stored; returns how many were inserted."""
-        if not rows:
-            return 0
-        stmt = self.upsert(events).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        result = self.conn.execute(stmt.returning(events.c.id, sort_by_parameter_order=True), rows)
-        return len(result.all())
+    def insert_events(self, rows: list[dict[str, Any]]) -> None:
+        """Insert events whose idempotency keys were checked in this transaction; a key stored
+        meanwhile by a concurrent writer raises LostRace."""
+        if rows:
+            with _lost_race("an event's idempotency key"):
+                self.conn.execute(events.insert(), rows)
 
     def insert_carts(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -153,7 +180,7 @@ class BulkOps(TxBase):
 
     def update_by_id(self, table_name: str, rows: list[dict[str, Any]]) -> None:
         """One UPDATE per distinct set of columns; each row holds ``id`` and the new values."""
-        table = {"profiles": profiles, "carts": carts}[table_name]
+        table = {"profiles": profiles, "carts": carts, "orders": orders}[table_name]
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             cols = tuple(sorted(k for k in row if k != "id"))
@@ -172,15 +199,13 @@ class BulkOps(TxBase):
                 .values(last_active_at=bindparam("_at")))
         self.conn.execute(stmt, [{"_id": r["id"], "_at": r["at"]} for r in rows])
 
-    def create_runs(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert runs; returns the ids inserted (a taken active_key or dedupe_key skips the row)."""
-        if not rows:
-            return set()
-        stmt = self.upsert(runs).on_conflict_do_nothing().returning(runs.c.id, sort_by_parameter_order=True)
-        created = {str(r[0]) for r in self.conn.execute(stmt, rows).all()}
-        if created:
+    def create_runs(self, rows: list[dict[str, Any]]) -> None:
+        """Insert runs whose active keys were checked in this transaction; a key taken meanwhile by a
+        concurrent writer raises LostRace."""
+        if rows:
+            with _lost_race("a run's active key"):
+                self.conn.execute(runs.insert(), rows)
             self.notify_after_commit("storeflow_runs")
-        return created
 
     def record_entries(self, rows: list[dict[str, Any]]) -> None:
         """Rows of flow_id, profile_id, at: one more entry each, last entered at ``at``."""

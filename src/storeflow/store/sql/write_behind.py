@@ -13,9 +13,10 @@ It is a ``SqlTx``, so the ingest code runs on it unchanged. Correctness rules:
   on the database. Operations are answered from memory only where that is exact.
 * A key that was not prefetched is read from the database on first use; that is safe because a key
   with pending writes is always in the cache.
-* Rows another transaction may insert at the same time (an event's idempotency key, a run's active
-  key) are inserted with ON CONFLICT DO NOTHING and counted: if one was taken meanwhile,
-  ``LostRace`` is raised, the transaction rolls back, and ingest retries the batch.
+* Rows another transaction may insert at the same time (an event's idempotency key, an identity, a
+  run's active key) are checked inside this transaction and inserted plainly: if a concurrent writer
+  took one meanwhile, the unique constraint fails, ``LostRace`` is raised, the transaction rolls
+  back, and ingest retries the batch (which then sees the other writer's rows).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from storeflow.errors import LostRace
+from storeflow.model.money import from_minor
 from storeflow.store.sql.profiles_ops import new_profile_row
 from storeflow.store.sql.tx import SqlTx
 
@@ -46,6 +47,8 @@ class WriteBehindTx(SqlTx):
         self._event_keys: set[tuple[str | None, str]] = set()
         self._new_carts: dict[str, dict[str, Any]] = {}
         self._cart_changes: dict[str, dict[str, Any]] = {}
+        self._new_orders: dict[str, dict[str, Any]] = {}
+        self._order_changes: dict[str, dict[str, Any]] = {}
         self._runs: list[dict[str, Any]] = []
         self._entries: list[dict[str, Any]] = []
         self.flushes = 0
@@ -57,6 +60,9 @@ class WriteBehindTx(SqlTx):
         self._carts: dict[str, dict[str, Any] | None] = {}
         self._carts_of: set[str] = set()  # profiles whose open carts are all in _carts
         self._carts_by_profile: dict[str, set[str]] = {}
+        self._orders: dict[str, dict[str, Any] | None] = {}
+        self._orders_by_profile: dict[str, set[str]] = {}
+        self._orders_of: set[str] = set()  # profiles whose orders are all in _orders
         self._products: dict[str, tuple[dict[str, Any], list[dict[str, Any]], int] | None] = {}
         self._entry_rows: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._entries_of: set[str] = set()
@@ -68,7 +74,8 @@ class WriteBehindTx(SqlTx):
 
     # -- the batch's rows, fetched at once -------------------------------------------------------
     def prefetch(self, *, identities: Iterable[tuple[str, str]], profile_ids: Iterable[str] = (),
-                 cart_ids: Iterable[str] = (), product_ids: Iterable[str] = ()) -> None:
+                 cart_ids: Iterable[str] = (), order_ids: Iterable[str] = (),
+                 product_ids: Iterable[str] = ()) -> None:
         """Load what the coming events will ask about: a few statements for the whole batch."""
         idents = [i for i in set(identities) if i not in self._owners]
         owners = self.identity_owners(idents)
@@ -85,6 +92,14 @@ class WriteBehindTx(SqlTx):
         for c in carts:
             self._carts.setdefault(c, None)
         self._carts_of |= set(need_carts)
+        orders = [o for o in set(order_ids) if o not in self._orders]
+        need_orders = [p for p in live if p not in self._orders_of]
+        if orders or need_orders:
+            for row in self.orders_for(orders, need_orders):
+                self._cache_order(row)
+        for o in orders:
+            self._orders.setdefault(o, None)
+        self._orders_of |= set(need_orders)
         products = [p for p in set(product_ids) if p not in self._products]
         if products:
             found = self.products_with_stock(products)
@@ -150,7 +165,8 @@ class WriteBehindTx(SqlTx):
         self._profiles[profile_id] = row
         self._new_profiles[profile_id] = row
         self._idents_of[profile_id] = []
-        self._carts_of.add(profile_id)  # a new profile has no identities, carts, entries, runs or waits yet
+        self._carts_of.add(profile_id)  # a new profile has no identities, carts, orders, entries, runs or waits
+        self._orders_of.add(profile_id)
         self._entries_of.add(profile_id)
         self._active_of.add(profile_id)
         self._waits_of.add(profile_id)
@@ -276,6 +292,50 @@ class WriteBehindTx(SqlTx):
             self.update_cart(cid, converted_at=at, order_id=order_id)
         return len(targets)
 
+    # -- orders ----------------------------------------------------------------------------------
+    def _cache_order(self, row: dict[str, Any]) -> None:
+        self._orders[row["id"]] = row
+        if row["profile_id"] is not None:
+            self._orders_by_profile.setdefault(row["profile_id"], set()).add(row["id"])
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        if order_id not in self._orders:
+            row = super().get_order(order_id)
+            if row is None:
+                self._orders[order_id] = None
+            else:
+                self._cache_order(row)
+        return self._orders[order_id]
+
+    def insert_order(self, row: dict[str, Any]) -> None:
+        row = dict(row)
+        self._cache_order(row)
+        self._new_orders[row["id"]] = row
+
+    def update_order(self, order_id: str, **values: Any) -> None:
+        row = self.get_order(order_id)
+        if row is None:
+            return
+        row.update(values)
+        self._cache_order(row)
+        if order_id not in self._new_orders:
+            self._order_changes.setdefault(order_id, {}).update(values)
+
+    def order_aggregates(self, profile_id: str) -> dict[str, Any]:
+        """As the SQL operation, from the cached orders when the profile's are all there."""
+        if profile_id not in self._orders_of:
+            self.flush()
+            return super().order_aggregates(profile_id)
+        live = [o for oid in self._orders_by_profile.get(profile_id, ())
+                if (o := self._orders.get(oid)) is not None and o["profile_id"] == profile_id
+                and o["status"] != "cancelled"]
+        minor: dict[str, int] = {}
+        for o in live:
+            minor[o["currency"]] = minor.get(o["currency"], 0) + int(o["total_minor"]) - int(o["refunded_minor"])
+        placed = [o["placed_at"] for o in live]
+        return {"orders_count": len(live), "total_spent": {c: str(from_minor(v, c)) for c, v in minor.items()},
+                "first_order_at": min(placed, default=None), "last_order_at": max(placed, default=None)}
+
     def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
         self.update_profile(profile_id, now, **self.order_aggregates(profile_id))
 
@@ -335,23 +395,25 @@ class WriteBehindTx(SqlTx):
     def flush(self) -> None:
         """Write the pending rows, one executemany per table. The cache stays valid."""
         if not (self._new_profiles or self._profile_changes or self._touched or self._new_identities
-                or self._events or self._new_carts or self._cart_changes or self._runs or self._entries):
+                or self._events or self._new_carts or self._cart_changes or self._new_orders
+                or self._order_changes or self._runs or self._entries):
             return
         self.flushes += 1
         self.insert_profiles([dict(r) for r in self._new_profiles.values()])
         self.update_by_id("profiles", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
         self.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
         self.insert_identities(self._new_identities)
-        if self.insert_events(self._events) != len(self._events):
-            raise LostRace("an event of this batch was stored by another writer meanwhile")
+        self.insert_events(self._events)
         self.insert_carts([dict(r) for r in self._new_carts.values()])
         self.update_by_id("carts", [{"id": cid, **vals} for cid, vals in self._cart_changes.items()])
-        if len(self.create_runs(self._runs)) != len(self._runs):
-            raise LostRace("a run of this batch was started by another writer meanwhile")
+        self.insert_orders([dict(r) for r in self._new_orders.values()])
+        self.update_by_id("orders", [{"id": oid, **vals} for oid, vals in self._order_changes.items()])
+        self.create_runs(self._runs)
         self.record_entries(self._entries)
         self._new_profiles, self._profile_changes, self._touched = {}, {}, {}
         self._new_identities, self._events, self._event_keys = [], [], set()
         self._new_carts, self._cart_changes, self._runs, self._entries = {}, {}, [], []
+        self._new_orders, self._order_changes = {}, {}
 
     def invalidate(self) -> None:
         """Forget every cached row (after the database changed under it); ``stale`` tells the
@@ -366,9 +428,7 @@ _PASS_THROUGH = frozenset({
     "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_by_id",
-    "touch_active_many", "create_runs", "record_entries", "get_event", "order_aggregates",
-    # orders are neither cached nor buffered here
-    "get_order", "insert_order", "update_order",
+    "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
 })
 
 # Operations that need the pending rows written first, and what of the cache they make wrong.
