@@ -1,25 +1,27 @@
 """The worker: claims due runs in batches and advances them, one transaction per batch.
 
-A batch's step progress, store actions and outbox messages commit together; each run runs in its
-own savepoint so one failing run never blocks the others. A worker killed at any moment loses
-nothing: the uncommitted batch rolls back and its runs are due again.
+A batch's step progress, store actions and outbox messages commit together. The runs of a batch
+read their records from rows loaded a few queries per batch and write set-based when the batch
+ends (``storeflow.engine.batch``); a failing run is undone in memory, so it never costs the others
+their work. Should the batch's writes fail, its runs are advanced again one by one, each in its own
+savepoint, so one run's bad write fails (or retries) that run alone. A worker killed at any moment
+loses nothing: the uncommitted batch rolls back and its runs are due again.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from storeflow.clock import Clock
-from storeflow.engine.effects import Effect, ProductStatus, SetProperty, Tag, apply_effects
+from storeflow.engine.batch import Batch, RunEnv
 from storeflow.engine.flowset import FlowSet
-from storeflow.engine.messaging import Messaging
-from storeflow.engine.records import RecordLoader, StoreHistory
-from storeflow.engine.runner import Outcome, RunState, StepLog, advance
+from storeflow.engine.runner import RunState, advance
 from storeflow.errors import (
     ConditionError,
     PermanentActionError,
@@ -27,7 +29,6 @@ from storeflow.errors import (
     TransientActionError,
     ValidationError,
 )
-from storeflow.flows import HistoryPort
 from storeflow.settings import Settings
 from storeflow.signing import Signer
 from storeflow.store.base import Store, StoreTx
@@ -37,31 +38,6 @@ log = logging.getLogger("storeflow.worker")
 _PERMANENT = (PermanentActionError, ConditionError, ValidationError, KeyError)
 
 
-class _Env:
-    """StepEnv for one run inside the worker's transaction: effects apply as each step makes them,
-    so a later condition in the same run sees an earlier tag."""
-
-    def __init__(self, tx: StoreTx, run: RunState, trigger: dict[str, Any] | None, now: datetime,
-                 store_tz: ZoneInfo, messaging: tuple[Settings, Signer] | None = None) -> None:
-        self.tx, self.run, self.trigger, self.now, self.store_tz = tx, run, trigger, now, store_tz
-        self.messaging = Messaging(messaging[0], messaging[1], tx.suppression) if messaging else None
-        self.history: HistoryPort = StoreHistory(tx)
-        self._record: dict[str, Any] | None = None
-
-    def record(self) -> dict[str, Any]:
-        if self._record is None:
-            run_info = {"id": self.run.id, "flow_id": self.run.flow_id, "started_at": self.run.started_at,
-                        "variants": dict(self.run.context.get("variants", {}))}
-            self._record = RecordLoader(self.tx).build(event=self.trigger, profile_id=self.run.profile_id,
-                                                       run=run_info)
-        return self._record
-
-    def apply(self, effects: list[Effect]) -> None:
-        apply_effects(self.tx, effects, self.now)
-        if any(isinstance(e, Tag | SetProperty | ProductStatus) for e in effects):
-            self._record = None  # a profile, order or product changed; sends and waits change none
-
-
 @dataclass
 class BatchResult:
     claimed: int = 0
@@ -69,6 +45,12 @@ class BatchResult:
     failed: int = 0
     retried: int = 0
     steps: int = 0
+
+    def add(self, other: BatchResult) -> None:
+        self.completed += other.completed
+        self.failed += other.failed
+        self.retried += other.retried
+        self.steps += other.steps
 
 
 class Worker:
@@ -86,70 +68,83 @@ class Worker:
         with self.store.transaction() as tx:
             rows = tx.claim_due_runs(now, self.batch_size)
             result.claimed = len(rows)
-            for row in rows:
-                self._one(tx, row, now, result)
+            if rows:
+                result.add(self._advance_claimed(tx, rows, now))
         return result
 
-    def _one(self, tx: StoreTx, row: dict[str, Any], now: datetime, result: BatchResult) -> None:
-        run = RunState.from_row(row)
-        seq = int(run.context.get("seq", 0))
+    def _advance_claimed(self, tx: StoreTx, rows: list[dict[str, Any]], now: datetime) -> BatchResult:
         try:
             with tx.conn.begin_nested():
-                defn = self.flows.definition(tx, run.flow_id, run.flow_version)
-                trigger = tx.get_event(row["trigger_event_id"]) if row["trigger_event_id"] else None
-                env = _Env(tx, run, trigger, now, self.store_tz, self.messaging)
-                outcome = advance(run, defn, env)
-                self._save(tx, outcome, seq, now)
-                result.steps += len(outcome.logs)
-                if outcome.run.status in ("completed", "exited"):
-                    result.completed += 1
-        except _PERMANENT as exc:
-            self._fail(tx, row, seq, now, f"{type(exc).__name__}: {exc}", permanent=True)
+                return self._advance(tx, rows, now)
+        except Exception:
+            if len(rows) == 1:
+                return self._advance_alone(tx, rows[0], now)
+            log.warning("the writes of a batch of %d runs failed; advancing them one by one", len(rows),
+                        exc_info=True)
+        result = BatchResult()
+        for row in rows:
+            result.add(self._advance_alone(tx, row, now))
+        return result
+
+    def _advance_alone(self, tx: StoreTx, row: dict[str, Any], now: datetime) -> BatchResult:
+        """One run in its own savepoint; an error that escapes it is that run's."""
+        try:
+            with tx.conn.begin_nested():
+                return self._advance(tx, [row], now)
+        except Exception as exc:
+            result = BatchResult()
+            batch = Batch(tx, now, [])
+            self._failed(batch, row, int((row["context"] or {}).get("seq", 0)), exc, result)
+            batch.flush()
+            return result
+
+    def _advance(self, tx: StoreTx, rows: list[dict[str, Any]], now: datetime) -> BatchResult:
+        result = BatchResult()
+        batch = Batch(tx, now, rows)
+        for row in rows:
+            self._one(batch, row, result)
+        batch.flush()
+        return result
+
+    def _one(self, batch: Batch, row: dict[str, Any], result: BatchResult) -> None:
+        run = RunState.from_row(row)
+        seq = int(run.context.get("seq", 0))
+        batch.begin_run()
+        try:
+            defn = self.flows.definition(batch.tx, run.flow_id, run.flow_version)
+            trigger = batch.get("event", row["trigger_event_id"]) if row["trigger_event_id"] else None
+            outcome = advance(run, defn, RunEnv(batch, run, trigger, self.store_tz, self.messaging))
+            batch.save(outcome, seq)
+        except SQLAlchemyError:
+            batch.end_run(ok=False)
+            raise  # the transaction may be unusable (PostgreSQL): the caller retries the runs one by one
+        except Exception as exc:
+            batch.end_run(ok=False)
+            self._failed(batch, row, seq, exc, result)
+            return
+        batch.end_run(ok=True)
+        result.steps += len(outcome.logs)
+        if outcome.run.status in ("completed", "exited"):
+            result.completed += 1
+
+    def _failed(self, batch: Batch, row: dict[str, Any], seq: int, exc: Exception, result: BatchResult) -> None:
+        """A permanent error fails the run; any other retries it with backoff, up to ``max_attempts``."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, _PERMANENT):
+            batch.fail(row, seq, reason, permanent=True)
             result.failed += 1
-        except (TransientActionError, StorageError, Exception) as exc:
-            if not isinstance(exc, TransientActionError | StorageError):
-                log.error("run %s failed unexpectedly:\n%s", run.id, traceback.format_exc())
-            attempts = int(row["attempts"]) + 1
-            if attempts >= self.max_attempts:
-                self._fail(tx, row, seq, now, f"{type(exc).__name__}: {exc} (after {attempts} attempts)",
-                           permanent=False)
-                result.failed += 1
-            else:
-                delay = timedelta(seconds=min(3600, 5 * 2 ** (attempts - 1)))
-                tx.update_run(row["id"], attempts=attempts, due_at=now + delay, updated_at=now,
-                              last_error=f"{type(exc).__name__}: {exc}")
-                result.retried += 1
-
-    def _save(self, tx: StoreTx, outcome: Outcome, seq: int, now: datetime) -> None:
-        run = outcome.run
-        rows = []
-        for entry in outcome.logs:
-            seq += 1
-            rows.append(_log_row(run.id, seq, entry, now))
-        run.context["seq"] = seq
-        tx.append_steps(rows)
-        finished = run.status in ("completed", "exited", "failed")
-        tx.update_run(run.id, status=run.status, cursor=run.cursor, due_at=run.due_at, context=run.context,
-                      exit_reason=run.exit_reason, ended_at=run.ended_at, updated_at=now, attempts=0,
-                      last_error=None, **({"active_key": None} if finished else {}))
-
-    def _fail(self, tx: StoreTx, row: dict[str, Any], seq: int, now: datetime, reason: str, *,
-              permanent: bool) -> None:
-        context = dict(row["context"] or {})
-        context["seq"] = seq + 1
-        cursor = row["cursor"] or ""
-        tx.append_steps([_log_row(row["id"], seq + 1,
-                                  StepLog(cursor, cursor, "error", "failed",
-                                          {"why": reason, "permanent": permanent}), now)])
-        tx.remove_wait(row["id"])
-        tx.update_run(row["id"], status="failed", due_at=None, active_key=None, ended_at=now, updated_at=now,
-                      last_error=reason, context=context)
+            return
+        if not isinstance(exc, TransientActionError | StorageError):
+            log.error("run %s failed unexpectedly", row["id"], exc_info=exc)
+        attempts = int(row["attempts"]) + 1
+        if attempts >= self.max_attempts:
+            batch.fail(row, seq, f"{reason} (after {attempts} attempts)", permanent=False)
+            result.failed += 1
+        else:
+            batch.retry(row["id"], attempts, batch.now + timedelta(seconds=min(3600, 5 * 2 ** (attempts - 1))),
+                        reason)
+            result.retried += 1
 
     def next_due_at(self) -> datetime | None:
         with self.store.read() as tx:
             return tx.next_due_at()
-
-
-def _log_row(run_id: str, seq: int, entry: StepLog, now: datetime) -> dict[str, Any]:
-    return {"run_id": run_id, "seq": seq, "step_key": entry.step_key, "step_path": entry.step_path,
-            "kind": entry.kind, "status": entry.status, "at": now, "detail": entry.detail}

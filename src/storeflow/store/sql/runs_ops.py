@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from storeflow.store.sql.common import TxBase, as_dict
-from storeflow.store.tables import flow_entries, flows, run_steps, run_waits, runs
+from storeflow.store.tables import (
+    carts,
+    events,
+    flow_entries,
+    flows,
+    orders,
+    products,
+    profiles,
+    run_steps,
+    run_waits,
+    runs,
+)
 
 ACTIVE_STATUSES = ("active", "waiting")
+_MAX_MERGE_HOPS = 16
+_CHUNK = 500  # ids per IN list
+# What the worker's batch operations read and write, by kind.
+BATCH_TABLES: dict[str, Table] = {"event": events, "profile": profiles, "order": orders, "cart": carts,
+                                  "product": products, "run": runs}
 
 
 class RunsOps(TxBase):
@@ -111,3 +128,82 @@ class RunsOps(TxBase):
         if self.conn.dialect.name == "postgresql":
             q = q.with_for_update()
         return as_dict(self.conn.execute(q).mappings().first())
+
+    # -- the worker's batch: many rows per statement ---------------------------------------------
+    def rows_by_id(self, kind: str, ids: Iterable[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+        """Rows of ``kind`` (event, profile, order, cart, product, run) by id, one query per 500 ids;
+        ids with no row are absent. With ``lock``, the rows are locked until commit, in id order
+        (FOR UPDATE on PostgreSQL; SQLite's writer already holds the database). Profiles come as
+        stored: merges are not followed (``profiles_by_id`` does)."""
+        table = BATCH_TABLES[kind]
+        wanted = sorted(set(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            q = select(table).where(table.c.id.in_(wanted[i:i + _CHUNK])).order_by(table.c.id)
+            if lock and self.conn.dialect.name == "postgresql":
+                q = q.with_for_update()
+            found.update((r["id"], dict(r)) for r in self.conn.execute(q).mappings())
+        return found
+
+    def profiles_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Like ``get_profile`` for many ids at once: each asked-for id maps to the row of the
+        profile it was merged into (the same dict for ids that resolve to one profile)."""
+        pending = {pid: pid for pid in ids}
+        found: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, Any]] = {}
+        for _ in range(_MAX_MERGE_HOPS):
+            found.update(self.rows_by_id("profile", {cur for cur in pending.values() if cur not in found}))
+            following: dict[str, str] = {}
+            for asked, current in pending.items():
+                row = found.get(current)
+                if row is None:
+                    continue
+                if row["merged_into"] is None:
+                    out[asked] = row
+                else:
+                    following[asked] = row["merged_into"]
+            pending = following
+            if not pending:
+                return out
+        found.update(self.rows_by_id("profile", {cur for cur in pending.values() if cur not in found}))
+        out.update((asked, found[cur]) for asked, cur in pending.items() if cur in found)
+        return out
+
+    def open_carts_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``latest_open_cart`` for many profiles at once: profile id -> its latest open cart."""
+        wanted = sorted(set(profile_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            rows = self.conn.execute(
+                select(carts).where(carts.c.profile_id.in_(wanted[i:i + _CHUNK]), carts.c.converted_at.is_(None))
+            ).mappings()
+            for r in rows:
+                best = out.get(r["profile_id"])
+                if best is None or r["last_activity_at"] > best["last_activity_at"]:
+                    out[r["profile_id"]] = dict(r)
+        return out
+
+    def update_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Update many rows of ``kind`` by id: each dict holds ``id`` and the columns to set. One
+        executemany per distinct set of columns."""
+        table = BATCH_TABLES[kind]
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        for cols, group in groups.items():
+            stmt = update(table).where(table.c.id == bindparam("k_id")).values(
+                {c: bindparam(f"k_{c}", type_=table.c[c].type) for c in cols})
+            self.conn.execute(stmt, [{f"k_{k}": v for k, v in row.items()} for row in group])
+
+    def update_runs(self, rows: list[dict[str, Any]]) -> None:
+        """``update_run`` for many runs in one go (see ``update_rows``)."""
+        self.update_rows("run", rows)
+
+    def replace_waits(self, run_ids: Iterable[str], rows: list[dict[str, Any]]) -> None:
+        """Remove the event waits of ``run_ids``, then add ``rows`` (run_id, profile_id, event_type,
+        since): the end state of ``add_wait`` / ``remove_wait`` calls on those runs."""
+        wanted = sorted(set(run_ids) | {r["run_id"] for r in rows})
+        for i in range(0, len(wanted), _CHUNK):
+            self.conn.execute(run_waits.delete().where(run_waits.c.run_id.in_(wanted[i:i + _CHUNK])))
+        if rows:
+            self.conn.execute(run_waits.insert(), rows)
