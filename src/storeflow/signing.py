@@ -21,9 +21,13 @@ class Signer:
         if len(secret) < 16:
             raise ValueError("the signing secret must be at least 16 characters")
         self._secret = secret
+        self._serializers: dict[str, URLSafeSerializer] = {}
 
     def _serializer(self, purpose: Purpose) -> URLSafeSerializer:
-        return URLSafeSerializer(self._secret, salt=f"storeflow.{purpose}")
+        found = self._serializers.get(purpose)
+        if found is None:  # one per purpose: every message signs two or three links
+            found = self._serializers[purpose] = URLSafeSerializer(self._secret, salt=f"storeflow.{purpose}")
+        return found
 
     def sign(self, purpose: Purpose, payload: dict[str, Any]) -> str:
         return str(self._serializer(purpose).dumps(payload))

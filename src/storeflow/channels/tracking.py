@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html as htmllib
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,6 +20,13 @@ _SPACE = " \t\n\r\f"  # HTML ASCII whitespace
 
 
 def add_utm(url: str, utm: Mapping[str, str]) -> str:
+    """``url`` with the ``utm`` parameters appended to its query (see :func:`_add_utm`); cached, as
+    the same links go out in many messages."""
+    return _add_utm(url, tuple(utm.items()))
+
+
+@lru_cache(maxsize=4096)
+def _add_utm(url: str, utm_items: tuple[tuple[str, str], ...]) -> str:
     """``url`` with the ``utm`` parameters appended to its query.
 
     Existing query parameters stay as they are (byte for byte); a parameter already present (compared
@@ -30,7 +38,7 @@ def add_utm(url: str, utm: Mapping[str, str]) -> str:
         return url
     present = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
     extra = []
-    for name, value in utm.items():
+    for name, value in utm_items:
         if value and name and name.lower() not in present:
             extra.append((name, value))
             present.add(name.lower())
@@ -48,19 +56,21 @@ def is_trackable(url: str) -> bool:
     return parts.scheme.lower() in _TRACKED_SCHEMES and bool(parts.netloc)
 
 
-def rewrite_links(html: str, make_url: Callable[[str], str], *, skip: Callable[[str], bool] | None = None) -> str:
+def rewrite_links(html: str, make_url: Callable[[str], str], *, skip: Callable[[str], bool] | None = None,
+                  pixel: str | None = None) -> str:
     """Replace the ``href`` of every ``<a>`` linking to an http(s) URL with ``make_url(original)``.
 
     ``original`` is the decoded attribute value (``&amp;`` already turned into ``&``); the result is
     escaped and written back double-quoted. Untouched: non-http(s) links (``mailto:``, ``tel:``,
     ``#anchor``, relative), links with a ``data-storeflow-notrack`` attribute, links for which
     ``skip(original)`` is true (e.g. the unsubscribe link), and links where ``make_url`` returns the
-    URL unchanged.
+    URL unchanged. With ``pixel``, also :func:`insert_pixel` in the same parse.
     """
     finder = _LinkFinder()
     finder.feed(html)
     finder.close()
     line_starts = _line_starts(html)
+    pixel_at = len(html) if finder.body_end is None else line_starts[finder.body_end[0] - 1] + finder.body_end[1]
     out: list[str] = []
     done = 0
     for (line, col), tag_text, raw_href in finder.links:
@@ -78,9 +88,15 @@ def rewrite_links(html: str, make_url: Callable[[str], str], *, skip: Callable[[
             or _attribute_value(tag_text[span[0] : span[1]]) != raw_href
         ):
             continue  # the scan disagrees with the parser: leave the tag alone rather than guess
+        if pixel is not None and done <= pixel_at < start + span[0]:
+            out.append(html[done:pixel_at] + pixel)
+            done = pixel_at
         out.append(html[done : start + span[0]])
         out.append(f'"{htmllib.escape(new, quote=True)}"')
         done = start + span[1]
+    if pixel is not None and pixel_at >= done:
+        out.append(html[done:pixel_at] + pixel)
+        done = pixel_at
     out.append(html[done:])
     return "".join(out)
 
@@ -112,11 +128,17 @@ def insert_pixel(html: str, pixel: str) -> str:
 
 
 class _LinkFinder(HTMLParser):
-    """Collects ``(position, start tag text, href)`` of each ``<a href>`` without a notrack marker."""
+    """Collects ``(position, start tag text, href)`` of each ``<a href>`` without a notrack marker,
+    and where the last ``</body>`` starts."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[tuple[tuple[int, int], str, str]] = []
+        self.body_end: tuple[int, int] | None = None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "body":
+            self.body_end = self.getpos()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag != "a":

@@ -111,19 +111,20 @@ def _email_content(params: Any, ctx: Any, m: Messaging, context: Any, msg_id: st
     subject = " ".join((_render(params.subject, context, html=False, part="subject") or "").split())
     text = _render(params.text, context, html=False, part="text")
     html = _render(params.html, context, html=True, part="html")
+    utm = {"utm_source": "storeflow", "utm_medium": "email", "utm_campaign": ctx.flow_id,
+           "utm_content": ctx.step_key}
+
+    def track(url: str) -> str:
+        if url.startswith(unsubscribe):
+            return url
+        target = add_utm(url, utm) if params.utm else url
+        return m.link("t/c", "click", {"m": msg_id, "u": target})
+
+    pixel = pixel_tag(m.link("t/o", "open", {"m": msg_id})) if html and params.track_opens else None
     if html and params.track_clicks:
-        utm = {"utm_source": "storeflow", "utm_medium": "email", "utm_campaign": ctx.flow_id,
-               "utm_content": ctx.step_key}
-
-        def track(url: str) -> str:
-            if url.startswith(unsubscribe):
-                return url
-            target = add_utm(url, utm) if params.utm else url
-            return m.link("t/c", "click", {"m": msg_id, "u": target})
-
-        html = rewrite_links(html, track)
-    if html and params.track_opens:
-        html = insert_pixel(html, pixel_tag(m.link("t/o", "open", {"m": msg_id})))
+        html = rewrite_links(html, track, pixel=pixel)  # one parse for the links and the pixel
+    elif html and pixel is not None:
+        html = insert_pixel(html, pixel)
     headers = {"X-Storeflow-Message": msg_id}
     if params.kind == "marketing":
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"

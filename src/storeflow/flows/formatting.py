@@ -116,13 +116,25 @@ def money(context: Context, amount: Any, currency: Any = None) -> str:
     if code is None:
         raise ValueError("money needs a currency: none given and the record has none")
     value, cur = _amount(amount, "money"), check_currency(code)
-    if value == value.to_integral_value() and _cash_digits(cur) == 0:
+    return _money_text(fmt.locale, cur, str(value))
+
+
+@lru_cache(maxsize=4096)
+def _money_text(locale: Locale, currency: str, amount: str) -> str:
+    """The formatted amount, cached: babel's formatting is most of a render's cost, and prices repeat.
+    Keyed by the amount's exact text, so 99.9 and 99.90 are separate entries (formatted alike)."""
+    value = Decimal(amount)
+    if value == value.to_integral_value() and _cash_digits(currency) == 0:
         # Currencies paid without minor units in cash (IDR, CLP, ...) show whole amounts without
         # ",00", as shops there do: Rp150.000, not Rp150.000,00.
-        pattern = Locale.parse(fmt.locale).currency_formats["standard"].pattern
-        whole = re.sub(r"(0)[.,]0+", r"\1", pattern)
-        return format_currency(value, cur, format=whole, locale=fmt.locale, currency_digits=False)
-    return format_currency(value, cur, locale=fmt.locale)
+        return format_currency(value, currency, format=_whole_pattern(locale), locale=locale, currency_digits=False)
+    return format_currency(value, currency, locale=locale)
+
+
+@lru_cache(maxsize=256)
+def _whole_pattern(locale: Locale) -> str:
+    pattern = locale.currency_formats["standard"].pattern
+    return re.sub(r"(0)[.,]0+", r"\1", pattern)
 
 
 @lru_cache(maxsize=256)

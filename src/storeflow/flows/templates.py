@@ -101,6 +101,17 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise SecurityError(problem)
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A record's own key (``cart.items``, ``profile.first_name``): what the sandbox would return
+        # after its checks (a view, a tuple or a plain value), without them; they were about half
+        # the time of a render. Anything else takes the sandbox's way.
+        if type(obj) is RecordView and not attribute.startswith("_"):
+            try:
+                return RecordView._lookup(obj, attribute)
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> NoReturn:
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
 

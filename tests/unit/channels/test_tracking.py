@@ -212,3 +212,17 @@ def test_is_trackable() -> None:
     assert is_trackable(" http://a.example ")
     assert not is_trackable("mailto:a@b.c")
     assert not is_trackable("//a.example/x")
+
+
+@pytest.mark.parametrize("html", [
+    '<html><body><p><a href="https://a.example/x">a</a></p><a href="https://b.example/">b</a></body></html>',
+    '<p><a href="https://a.example/x">a</a></p>',  # no </body>: the pixel goes at the end
+    '<body><a href="https://a.example/">a</a></body><div><a href="https://c.example/">c</a></div></body>',
+    '<body></body><a href="mailto:x@example.com">m</a>',
+])
+def test_links_and_pixel_in_one_parse_equal_the_two_steps(html: str) -> None:
+    def track(url: str) -> str:
+        return f"https://t.example/c?u={url}"
+
+    pixel = pixel_tag("https://t.example/o/1")
+    assert rewrite_links(html, track, pixel=pixel) == insert_pixel(rewrite_links(html, track), pixel)

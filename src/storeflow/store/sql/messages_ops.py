@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import meta, outbox, suppressions
@@ -46,10 +46,7 @@ class MessagesOps(TxBase):
         self.conn.execute(stmt.on_conflict_do_nothing())
 
     def suppression(self, channel: str, address: str) -> str | None:
-        row = self.conn.execute(
-            select(suppressions.c.reason).where(suppressions.c.channel == channel,
-                                                suppressions.c.address == address.lower())
-        ).first()
+        row = self.conn.execute(_SUPPRESSION, {"s_channel": channel, "s_address": address.lower()}).first()
         return None if row is None else str(row.reason)
 
     # -- meta ----------------------------------------------------------------------------------
@@ -61,6 +58,11 @@ class MessagesOps(TxBase):
         self.conn.execute(self.upsert(meta).values(key=key, value=str(default_factory())).on_conflict_do_nothing())
         value = self.conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one()
         return str(value)
+
+
+# Built once: checked for every message a step plans.
+_SUPPRESSION = select(suppressions.c.reason).where(suppressions.c.channel == bindparam("s_channel"),
+                                                   suppressions.c.address == bindparam("s_address"))
 
 
 def new_secret() -> str:

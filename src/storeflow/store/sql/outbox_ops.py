@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import delivery_attempts, outbox
@@ -14,8 +16,7 @@ from storeflow.store.tables import delivery_attempts, outbox
 class OutboxOps(TxBase):
     def enqueue(self, row: dict[str, Any]) -> bool:
         """Add a message; False if one with the same idempotency key exists (never twice)."""
-        stmt = self.upsert(outbox).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        created = self.conn.execute(stmt.returning(outbox.c.id)).first() is not None
+        created = self.conn.execute(_enqueue_statement(self.conn.dialect.name, tuple(row)), row).first() is not None
         if created:
             self.notify_after_commit("storeflow_outbox")
         return created
@@ -107,6 +108,15 @@ class OutboxOps(TxBase):
     def outbox_counts(self) -> dict[str, int]:
         rows = self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
         return {s: int(n) for s, n in rows}
+
+
+@lru_cache(maxsize=64)
+def _enqueue_statement(dialect: str, columns: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id for these columns, built once
+    per dialect and set of columns (the values come as parameters)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(outbox).values({name: bindparam(name, type_=outbox.c[name].type) for name in columns})
+    return stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(outbox.c.id)
 
 
 def finished(message_id: str, now: datetime, *, status: str, error: str | None = None,
