@@ -9,13 +9,14 @@ the database server or for a CPU that something else was using.
 
 from __future__ import annotations
 
-from benchmarks import email, ingest, steps
+from benchmarks import email, ingest, month, steps
 from benchmarks.common import Figure, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     "ingest": ingest.run,
     "steps": steps.run,
     "email": email.run,
+    "month": month.run,
 }
 
 __all__ = ["SCENARIOS", "Figure", "Scenario"]

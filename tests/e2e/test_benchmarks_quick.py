@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"ingest", "ingest floor", "steps", "email", "email render", "email send"}
+SCENARIOS = {"ingest", "ingest floor", "steps", "email", "email render", "email send", "month"}
 
 
 def run_quick(backend: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict[str, object]:
@@ -37,6 +37,9 @@ def check_figures(doc: dict[str, object], backend: str) -> None:
     mail = by_name["email"]["details"]
     assert by_name["email"]["count"] == mail["messages"] == mail["received"]  # every message arrived once
     assert mail["render_per_second"] > 0 and mail["send_per_second"] > 0
+    month = by_name["month"]["details"]
+    assert month["flows"] == 47 and month["steps"] > 0 and month["messages_sent"] > 0 and month["peak_rss_mb"] > 0
+    assert month["mailbox_received"] == month["messages_sent"]  # every email sent arrived
     machine = doc["machine"]
     assert isinstance(machine, dict) and machine["cores"] and machine["python"]
 

@@ -88,7 +88,7 @@ class _Checkout:
     ordered: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Person:
     customer: Customer
     known: bool = False  # has been named (email) in an event

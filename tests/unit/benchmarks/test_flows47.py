@@ -51,3 +51,24 @@ def test_apply_all(tmp_path: Path) -> None:
     finally:
         sf.close()
     assert "benchmarks" in sys.modules
+
+
+def test_timers_count_exclusive_time() -> None:
+    import time
+
+    from benchmarks.month_sim import Timers
+
+    class Thing:
+        def outer(self) -> None:
+            time.sleep(0.02)
+            self.inner()
+
+        def inner(self) -> None:
+            time.sleep(0.03)
+
+    thing, timers = Thing(), Timers()
+    timers.wrap(thing, "inner", "inner")
+    timers.wrap(thing, "outer", "outer")
+    thing.outer()
+    assert timers.calls == {"inner": 1, "outer": 1}
+    assert 0.03 <= timers.seconds["inner"] < 0.1 and 0.02 <= timers.seconds["outer"] < 0.03 + 0.05
