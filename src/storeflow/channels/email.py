@@ -217,11 +217,11 @@ def _transact(conn: PooledConnection, prepared: _Prepared, where: str) -> _Outco
                     f"{where} does not support SMTPUTF8, needed for an address with a non-ASCII local part",
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"]
-        code, reply = smtp.mail(prepared.sender, options)
+        code, reply = _envelope(smtp, "mail", "from", prepared.sender, options)
         if code != 250:
             return _refused(smtp, stage, code, reply, where, conn.reused)
         stage = "RCPT TO"
-        code, reply = smtp.rcpt(prepared.recipient)
+        code, reply = _envelope(smtp, "rcpt", "to", prepared.recipient, [])
         if code not in (250, 251):
             return _refused(smtp, stage, code, reply, where, conn.reused)
         stage = "DATA"
@@ -240,6 +240,16 @@ def _transact(conn: PooledConnection, prepared: _Prepared, where: str) -> _Outco
         return _Outcome("sent", f"{code} accepted by {where}: {text}", code, text)
     status: DeliveryStatus = "permanent_failure" if 500 <= code < 600 else "transient_failure"
     return _Outcome(status, f"SMTP {code} from {where} after {stage}: {text}", code, text, reusable=code != 421)
+
+
+def _envelope(smtp: smtplib.SMTP, command: str, field: str, address: str, options: list[str]) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO. smtplib re-parses every address with the email package's address parser
+    (``quoteaddr``); a bare dot-atom address, already checked, is written as ``<address>`` directly,
+    which is what that parser would give. Anything else goes through smtplib."""
+    if options or _PLAIN_ADDRESS.fullmatch(address) is None:
+        return smtp.mail(address, options) if command == "mail" else smtp.rcpt(address, options)
+    smtp.putcmd(command, f"{field}:<{address}>")
+    return smtp.getreply()
 
 
 def _refused(smtp: smtplib.SMTP, stage: str, code: int, reply: bytes | str, where: str, reused: bool) -> _Outcome:

@@ -343,8 +343,16 @@ def render(source: str, context: Mapping[str, Any], *, autoescape: bool, part: s
 # --- context ---------------------------------------------------------------------------------
 
 
+_PLAIN: Final = frozenset({str, int, float, bool, Decimal, type(None), dt.datetime, dt.date})
+
+
 def view_of(value: Any) -> Any:
     """``value`` made read-only for templates: mappings become :class:`RecordView`, lists tuples."""
+    kind = type(value)
+    if kind in _PLAIN:  # most values; the checks below go through the Mapping ABC, which is slow
+        return value
+    if kind is dict:
+        return RecordView(value)
     if isinstance(value, RecordView):
         return value
     if isinstance(value, Mapping):
