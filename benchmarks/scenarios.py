@@ -9,12 +9,15 @@ the database server or for a CPU that something else was using.
 
 from __future__ import annotations
 
-from benchmarks import email, ingest, month, steps
+from benchmarks import bulk_import, email, ingest, latency, month, steps, timers
 from benchmarks.common import Figure, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     "ingest": ingest.run,
+    "import": bulk_import.run,
+    "latency": latency.run,
     "steps": steps.run,
+    "timers": timers.run,
     "email": email.run,
     "month": month.run,
 }

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"ingest", "ingest floor", "steps", "email", "email render", "email send", "month"}
+SCENARIOS = {"ingest api", "ingest engine", "ingest floor", "import", "import floor", "latency", "steps", "email", "email render", "email send", "month", "timers"}
+POSTGRES_ONLY = {"timers procrastinate"}  # the peer job queue runs on PostgreSQL only
 
 
 def run_quick(backend: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict[str, object]:
@@ -26,13 +27,18 @@ def run_quick(backend: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: 
 def check_figures(doc: dict[str, object], backend: str) -> None:
     results = doc["results"]
     assert isinstance(results, list)
-    assert {r["scenario"] for r in results} == SCENARIOS
+    assert {r["scenario"] for r in results} == SCENARIOS | (POSTGRES_ONLY if backend == "postgres" else set())
     for r in results:
         assert r["backend"] == backend
         assert r["count"] > 0 and r["seconds"] > 0 and r["per_second"] > 0, r
     by_name = {r["scenario"]: r for r in results}
-    assert by_name["ingest"]["details"]["runs_started"] > 0
-    assert by_name["ingest"]["details"]["floor_ratio"] > 0
+    for name in ("ingest api", "ingest engine"):
+        ingest = by_name[name]["details"]
+        assert ingest["live_flows"] == 47 and ingest["runs_started"] > 0 and ingest["floor_ratio"] > 0
+    assert by_name["import"]["count"] == by_name["import"]["details"]["events_stored"]
+    assert by_name["import"]["details"]["floor_ratio"] > 0
+    lat = by_name["latency"]["details"]
+    assert lat["p99_ms"] >= lat["p50_ms"] >= 0 and lat["load_events_per_second"] > 0
     assert by_name["steps"]["count"] == by_name["steps"]["details"]["runs"] * 10
     mail = by_name["email"]["details"]
     assert by_name["email"]["count"] == mail["messages"] == mail["received"]  # every message arrived once
@@ -40,6 +46,13 @@ def check_figures(doc: dict[str, object], backend: str) -> None:
     month = by_name["month"]["details"]
     assert month["flows"] == 47 and month["steps"] > 0 and month["messages_sent"] > 0 and month["peak_rss_mb"] > 0
     assert month["mailbox_received"] == month["messages_sent"]  # every email sent arrived
+    for name in {"timers"} | (POSTGRES_ONLY if backend == "postgres" else set()):
+        timers = by_name[name]["details"]
+        assert timers["fired"] > 0 and timers["fired"] + timers["unfired"] == timers["due"], timers
+        assert timers["late_p99_s"] >= timers["late_p50_s"] >= 0 and timers["late_max_s"] > 0
+        assert timers["fired_per_second"] > 0 and timers["worker_peak_rss_mb"] > 0 and timers["seed_seconds"] > 0
+    if backend == "postgres":
+        assert by_name["timers"]["details"]["vs_procrastinate"]["late_p99_ratio"] > 0
     machine = doc["machine"]
     assert isinstance(machine, dict) and machine["cores"] and machine["python"]
 
