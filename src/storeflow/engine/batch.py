@@ -174,13 +174,18 @@ class Batch:
 
     def _record_of(self, kind: str, row: dict[str, Any],
                    build: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """The record of a row, built once; after a change only the changed fields are new."""
         key = (kind, row["id"])
         version = self._versions.get(key, 0)
         cached = self._derived.get(key)
-        if cached is None or cached[0] != version:
-            cached = (version, build(row))
-            self._derived[key] = cached
-        return cached[1]
+        if cached is None:
+            rec = build(row)
+        elif cached[0] != version:
+            rec = {**cached[1], **{f: _copy(row[f]) for f in FIELDS[kind]}}
+        else:
+            return cached[1]
+        self._derived[key] = (version, rec)
+        return rec
 
     def _product_record(self, row: dict[str, Any]) -> dict[str, Any]:
         parts = self._product_parts.get(row["id"])
@@ -282,7 +287,7 @@ class Batch:
             ids = sorted(i for k, i in self._ops if k == kind)
             if not ids:
                 continue
-            current = tx.rows_by_id(kind, ids, lock=True)
+            current = tx.rows_by_id(kind, ids, lock=True, columns=fields)
             updates = []
             for i in ids:
                 row = current.get(i)
@@ -309,6 +314,15 @@ def _replay(values: dict[str, Any], eff: Effect) -> None:
         values["properties"] = with_property(values["properties"], eff)
     elif isinstance(eff, ProductStatus):
         values["status"] = eff.status
+
+
+def _copy(value: Any) -> Any:
+    """A field of a record as its builder copies it: tags a list, properties a dict."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 def _as_stored(value: Any) -> Any:

@@ -23,6 +23,7 @@ from storeflow.flows import (
     HistoryPort,
     IfStep,
     SplitStep,
+    Step,
     StepPath,
     WaitForStep,
     WaitStep,
@@ -101,19 +102,21 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
     """Run steps from the run's cursor until it waits, exits, completes or fails."""
     out = Outcome(run=run)
     now = env.now
-    cursor: StepPath | None = parse_path(run.cursor) if run.cursor else None
+    walk = _walk(defn)
+    cursor: StepPath | None = walk.parse(run.cursor) if run.cursor else None
     wait = run.context.pop("wait", None)
     if wait is not None and cursor is not None:
-        cursor = _resume(run, defn, cursor, wait, out, env)
+        cursor = _resume(run, walk, cursor, wait, out, env)
     record: dict[str, Any] | None = None
+    ectx: EvalContext | None = None
     for _ in range(MAX_STEPS_PER_ADVANCE):
         if cursor is None:
             return _finish(out, "completed", now)
-        step = step_at(defn, cursor)
-        key = step_key(defn, cursor)
-        path_text = format_path(cursor)
-        record = env.record()
-        ectx = _eval_ctx(run, env, record)
+        at = walk.at(cursor)
+        step, key, path_text = at.step, at.key, at.text
+        fresh = env.record()
+        if fresh is not record or ectx is None:  # conditions see each change of the record
+            record, ectx = fresh, _eval_ctx(run, env, fresh)
         if defn.exit_when is not None and evaluate(defn.exit_when, ectx):
             out.logs.append(StepLog(key, path_text, _kind(step), "exited", {"why": "exit condition met"}))
             return _finish(out, "exited", now, "exit condition met")
@@ -124,32 +127,89 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
             effects, detail = plan_action(step.action, step.params, actx)
             env.apply(effects)
             out.effects += effects
-            out.logs.append(StepLog(key, path_text, f"action:{step.action}", "done", detail))
-            cursor = next_path(defn, cursor)
+            out.logs.append(StepLog(key, path_text, at.kind, "done", detail))
+            cursor = walk.next(cursor)
         elif isinstance(step, WaitStep | WaitUntilStep | WaitForStep):
             return _start_wait(out, defn, step, cursor, key, path_text, env, record)
         elif isinstance(step, IfStep):
             result = evaluate(step.condition, ectx)
-            out.logs.append(StepLog(key, path_text, "if", "done", {"result": result,
-                                                                   "branch": "then" if result else "else"}))
-            cursor = branch_path(defn, cursor, "then" if result else "else")
+            branch = "then" if result else "else"
+            out.logs.append(StepLog(key, path_text, "if", "done", {"result": result, "branch": branch}))
+            cursor = walk.branch(cursor, branch)
         elif isinstance(step, SplitStep):
             seed = f"{run.flow_id}:{run.profile_id or run.id}:{key}"
             index = choose_variant(step.variants, seed)
             name = step.variants[index].name
             run.context.setdefault("variants", {})[key] = name
             out.logs.append(StepLog(key, path_text, "split", "done", {"variant": name, "seed": seed}))
-            cursor = branch_path(defn, cursor, index)
+            cursor = walk.branch(cursor, index)
         elif isinstance(step, ExitStep):
             reason = step.reason if isinstance(step.reason, str) else "exit step"
             out.logs.append(StepLog(key, path_text, "exit", "exited", {"why": reason}))
             return _finish(out, "exited", now, reason)
         else:  # pragma: no cover - the definition types are closed
             raise StoreflowError(f"unknown step type {type(step).__name__}")
-        run.cursor = format_path(cursor) if cursor is not None else None
+        run.cursor = walk.at(cursor).text if cursor is not None else None
     # A very long chain of instant steps: yield and continue in the next claim.
     run.status, run.due_at = "active", now
     return out
+
+
+@dataclass(frozen=True)
+class _At:
+    step: Step
+    key: str
+    text: str  # the formatted path
+    kind: str  # as an action's step is logged: "action:tag"
+
+
+class _Walk:
+    """A flow's steps by path, with where each leads: computed once per definition and path, as the
+    same few paths are walked by every run of a flow."""
+
+    def __init__(self, defn: FlowDefinition) -> None:
+        self.defn = defn
+        self._at: dict[StepPath, _At] = {}
+        self._parsed: dict[str, StepPath] = {}
+        self._next: dict[StepPath, StepPath | None] = {}
+        self._branch: dict[tuple[StepPath, str | int], StepPath | None] = {}
+
+    def at(self, path: StepPath) -> _At:
+        at = self._at.get(path)
+        if at is None:
+            step = step_at(self.defn, path)
+            kind = f"action:{step.action}" if isinstance(step, ActionStep) else ""
+            at = self._at[path] = _At(step, step_key(self.defn, path), format_path(path), kind)
+        return at
+
+    def parse(self, text: str) -> StepPath:
+        path = self._parsed.get(text)
+        if path is None:
+            path = self._parsed[text] = parse_path(text)
+        return path
+
+    def next(self, path: StepPath) -> StepPath | None:
+        if path not in self._next:
+            self._next[path] = next_path(self.defn, path)
+        return self._next[path]
+
+    def branch(self, path: StepPath, branch: str | int) -> StepPath | None:
+        if (path, branch) not in self._branch:
+            self._branch[(path, branch)] = branch_path(self.defn, path, branch)
+        return self._branch[(path, branch)]
+
+
+_WALKS: dict[int, _Walk] = {}
+
+
+def _walk(defn: FlowDefinition) -> _Walk:
+    """The definition's walk, kept while the definition lives (definitions are immutable)."""
+    walk = _WALKS.get(id(defn))
+    if walk is None or walk.defn is not defn:
+        if len(_WALKS) >= 256:
+            _WALKS.clear()
+        walk = _WALKS[id(defn)] = _Walk(defn)
+    return walk
 
 
 def _eval_ctx(run: RunState, env: StepEnv, record: dict[str, Any]) -> EvalContext:
@@ -159,9 +219,10 @@ def _eval_ctx(run: RunState, env: StepEnv, record: dict[str, Any]) -> EvalContex
                        trigger_at=datetime.fromisoformat(trigger_at) if trigger_at else run.started_at)
 
 
-def _resume(run: RunState, defn: FlowDefinition, cursor: StepPath, wait: dict[str, Any],
+def _resume(run: RunState, walk: _Walk, cursor: StepPath, wait: dict[str, Any],
             out: Outcome, env: StepEnv) -> StepPath | None:
-    key, path_text = step_key(defn, cursor), format_path(cursor)
+    at = walk.at(cursor)
+    key, path_text = at.key, at.text
     if wait.get("kind") == "wait_for":
         env.apply([RemoveWait(run.id)])
         out.effects.append(RemoveWait(run.id))
@@ -169,12 +230,12 @@ def _resume(run: RunState, defn: FlowDefinition, cursor: StepPath, wait: dict[st
         if matched:
             out.logs.append(StepLog(key, path_text, "wait_for", "resumed",
                                     {"outcome": "event", "event_id": matched, "event_type": wait.get("event")}))
-            return branch_path(defn, cursor, "on_event")
+            return walk.branch(cursor, "on_event")
         out.logs.append(StepLog(key, path_text, "wait_for", "resumed",
                                 {"outcome": "timeout", "event_type": wait.get("event")}))
-        return branch_path(defn, cursor, "on_timeout")
+        return walk.branch(cursor, "on_timeout")
     out.logs.append(StepLog(key, path_text, str(wait.get("kind", "wait")), "resumed", {"until": wait.get("until")}))
-    return next_path(defn, cursor)
+    return walk.next(cursor)
 
 
 def _start_wait(out: Outcome, defn: FlowDefinition, step: WaitStep | WaitUntilStep | WaitForStep,

@@ -51,7 +51,9 @@ class RunsOps(TxBase):
             .order_by(runs.c.due_at)
             .limit(limit)
         )
-        return [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
+        result = self.conn.execute(self.store.lock_for_claim(q))
+        names = list(result.keys())
+        return [dict(zip(names, values, strict=True)) for values in result]
 
     def update_run(self, run_id: str, **values: Any) -> None:
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
@@ -130,19 +132,25 @@ class RunsOps(TxBase):
         return as_dict(self.conn.execute(q).mappings().first())
 
     # -- the worker's batch: many rows per statement ---------------------------------------------
-    def rows_by_id(self, kind: str, ids: Iterable[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+    def rows_by_id(self, kind: str, ids: Iterable[str], *, lock: bool = False,
+                   columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Rows of ``kind`` (event, profile, order, cart, product, run) by id, one query per 500 ids;
-        ids with no row are absent. With ``lock``, the rows are locked until commit, in id order
-        (FOR UPDATE on PostgreSQL; SQLite's writer already holds the database). Profiles come as
-        stored: merges are not followed (``profiles_by_id`` does)."""
+        ids with no row are absent. ``columns``: only these (and ``id``). With ``lock``, the rows
+        are locked until commit, in id order (FOR UPDATE on PostgreSQL; SQLite's writer already
+        holds the database). Profiles come as stored: merges are not followed (``profiles_by_id``)."""
         table = BATCH_TABLES[kind]
         wanted = sorted(set(ids))
+        cols = [table.c.id, *(table.c[c] for c in columns if c != "id")] if columns is not None else [table]
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(wanted), _CHUNK):
-            q = select(table).where(table.c.id.in_(wanted[i:i + _CHUNK])).order_by(table.c.id)
+            q = select(*cols).where(table.c.id.in_(wanted[i:i + _CHUNK])).order_by(table.c.id)
             if lock and self.conn.dialect.name == "postgresql":
                 q = q.with_for_update()
-            found.update((r["id"], dict(r)) for r in self.conn.execute(q).mappings())
+            result = self.conn.execute(q)
+            names = list(result.keys())
+            for values in result:
+                row = dict(zip(names, values, strict=True))
+                found[row["id"]] = row
         return found
 
     def profiles_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -190,10 +198,12 @@ class RunsOps(TxBase):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
-        for cols, group in groups.items():
-            stmt = update(table).where(table.c.id == bindparam("k_id")).values(
-                {c: bindparam(f"k_{c}", type_=table.c[c].type) for c in cols})
-            self.conn.execute(stmt, [{f"k_{k}": v for k, v in row.items()} for row in group])
+        for group in groups.values():
+            # SET takes the columns named in the parameters; the id goes by another name.
+            params = [dict(row, k_id=row["id"]) for row in group]
+            for p in params:
+                del p["id"]
+            self.conn.execute(update(table).where(table.c.id == bindparam("k_id")), params)
 
     def update_runs(self, rows: list[dict[str, Any]]) -> None:
         """``update_run`` for many runs in one go (see ``update_rows``)."""
