@@ -40,6 +40,9 @@ def check_figures(doc: dict[str, object], backend: str) -> None:
     lat = by_name["latency"]["details"]
     assert lat["p99_ms"] >= lat["p50_ms"] >= 0 and lat["load_events_per_second"] > 0
     assert by_name["steps"]["count"] == by_name["steps"]["details"]["runs"] * 10
+    if backend == "postgres":  # the same due runs drained by 1, then by 2 worker processes
+        assert by_name["steps"]["details"]["processes_2_steps_per_second"] > 0
+        assert by_name["steps"]["details"]["process_scaling"] > 0
     mail = by_name["email"]["details"]
     assert by_name["email"]["count"] == mail["messages"] == mail["received"]  # every message arrived once
     assert mail["render_per_second"] > 0 and mail["send_per_second"] > 0
