@@ -20,6 +20,7 @@ class FlowSet:
         self._revision: tuple[int, str] | None = None
         self._by_event: dict[str, list[tuple[str, int]]] = {}
         self._live: list[tuple[str, int]] = []
+        self._limited: frozenset[str] = frozenset()
 
     def definition(self, tx: StoreTx, flow_id: str, version: int) -> FlowDefinition:
         key = (flow_id, version)
@@ -48,16 +49,20 @@ class FlowSet:
             keys.append(key)
             if row["trigger_kind"] == "event" and row["trigger_event"]:
                 by_event.setdefault(row["trigger_event"], []).append(key)
-        for key in keys:
-            self.definition(tx, *key)
+        limited = frozenset(key[0] for key in keys if self.definition(tx, *key).reentry.mode != "always")
         with self._lock:
-            self._by_event, self._live, self._revision = by_event, keys, revision
+            self._by_event, self._live, self._revision, self._limited = by_event, keys, revision, limited
 
     def for_event(self, tx: StoreTx, event_type: str) -> list[tuple[int, FlowDefinition]]:
         """(version, definition) of each live flow triggered by this event type."""
         with self._lock:
             keys = list(self._by_event.get(event_type, ()))
         return [(key[1], self.definition(tx, *key)) for key in keys]
+
+    def reentry_limited(self) -> frozenset[str]:
+        """Ids of the live flows whose re-entry rule reads the profile's past entries (once, every)."""
+        with self._lock:
+            return self._limited
 
     def invalidate(self) -> None:
         with self._lock:
@@ -67,7 +72,7 @@ class FlowSet:
 def start_run(tx: StoreTx, defn: FlowDefinition, version: int, profile_id: str | None, now: datetime, *,
               trigger_event: dict[str, Any] | None = None, dedupe_key: str | None = None) -> str | None:
     """Create a run at the first step, due now; None when re-entry rules or an active run forbid it."""
-    if profile_id is not None:
+    if profile_id is not None and defn.reentry.mode != "always":
         entry = tx.flow_entry(defn.id, profile_id)
         if entry is not None:
             if defn.reentry.mode == "once":

@@ -120,9 +120,10 @@ class Ingestor:
             self.flows.refresh(tx)
             seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
             batch = tx.write_behind()
+            entry_flows = self.flows.reentry_limited()
             for i, p in enumerate(prepared):
                 if i == 0 or batch.stale:
-                    _prefetch(batch, prepared[i:])
+                    _prefetch(batch, prepared[i:], entry_flows)
                 result = self._one(batch, p, seen)
                 results[p.index] = result
                 woke = woke or bool(result.runs_started) or result.status == "accepted"
@@ -195,13 +196,12 @@ class Ingestor:
     def _trigger(self, tx: StoreTx, event: dict[str, Any], profile_id: str | None) -> list[str]:
         now = self.clock.now()
         started = []
-        candidates = self.flows.for_event(tx, event["type"])
+        candidates = [(version, defn) for version, defn in self.flows.for_event(tx, event["type"])
+                      if not event_too_old(defn, event["occurred_at"], now)]
         if not candidates:
-            return []
+            return []  # e.g. an import of history: nothing to build the record for
         record = RecordLoader(tx).build(event=event, profile_id=profile_id)
         for version, defn in candidates:
-            if event_too_old(defn, event["occurred_at"], now):
-                continue
             trigger_filter = getattr(defn.trigger, "filter", None)
             if trigger_filter is not None:
                 ctx = EvalContext(record=record, now=now, history=StoreHistory(tx) if profile_id else None,
@@ -214,7 +214,7 @@ class Ingestor:
         return started
 
 
-def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared]) -> None:
+def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: frozenset[str]) -> None:
     idents: list[tuple[str, str]] = []
     profile_ids: list[str] = []
     carts: list[str] = []
@@ -233,4 +233,4 @@ def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared]) -> None:
         if props.get("order_id"):
             orders.append(str(props["order_id"]))
     batch.prefetch(identities=idents, profile_ids=profile_ids, cart_ids=carts, order_ids=orders,
-                   product_ids=products)
+                   product_ids=products, entry_flows=entry_flows)

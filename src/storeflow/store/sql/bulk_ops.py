@@ -67,8 +67,9 @@ class BulkOps(TxBase):
         """Profile rows (merged ones included, with ``merged_into``) by id."""
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(set(ids))):
-            for row in self.conn.execute(select(profiles).where(profiles.c.id.in_(chunk))).mappings():
-                out[row["id"]] = dict(row)
+            for row in self.conn.execute(select(profiles).where(profiles.c.id.in_(chunk))):
+                profile = row._asdict()
+                out[profile["id"]] = profile
         return out
 
     def identities_of_profiles(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
@@ -86,23 +87,23 @@ class BulkOps(TxBase):
         """Carts with these ids, and every open cart of these profiles."""
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(set(cart_ids))):
-            for row in self.conn.execute(select(carts).where(carts.c.id.in_(chunk))).mappings():
-                found[row["id"]] = dict(row)
+            for row in self.conn.execute(select(carts).where(carts.c.id.in_(chunk))):
+                found[row.id] = row._asdict()
         for chunk in _chunks(sorted(set(profile_ids))):
             q = select(carts).where(carts.c.profile_id.in_(chunk), carts.c.converted_at.is_(None))
-            for row in self.conn.execute(q).mappings():
-                found[row["id"]] = dict(row)
+            for row in self.conn.execute(q):
+                found[row.id] = row._asdict()
         return list(found.values())
 
     def orders_for(self, order_ids: Iterable[str], profile_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Orders with these ids, and every order of these profiles."""
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(set(order_ids))):
-            for row in self.conn.execute(select(orders).where(orders.c.id.in_(chunk))).mappings():
-                found[row["id"]] = dict(row)
+            for row in self.conn.execute(select(orders).where(orders.c.id.in_(chunk))):
+                found[row.id] = row._asdict()
         for chunk in _chunks(sorted(set(profile_ids))):
-            for row in self.conn.execute(select(orders).where(orders.c.profile_id.in_(chunk))).mappings():
-                found[row["id"]] = dict(row)
+            for row in self.conn.execute(select(orders).where(orders.c.profile_id.in_(chunk))):
+                found[row.id] = row._asdict()
         return list(found.values())
 
     def insert_orders(self, rows: list[dict[str, Any]]) -> None:
@@ -116,11 +117,11 @@ class BulkOps(TxBase):
         by_product: dict[str, list[dict[str, Any]]] = {}
         stock: dict[str, int] = {}
         for chunk in _chunks(keys):
-            for row in self.conn.execute(select(products).where(products.c.id.in_(chunk))).mappings():
-                rows[row["id"]] = dict(row)
+            for row in self.conn.execute(select(products).where(products.c.id.in_(chunk))):
+                rows[row.id] = row._asdict()
             q = select(variants).where(variants.c.product_id.in_(chunk)).order_by(variants.c.id)
-            for row in self.conn.execute(q).mappings():
-                by_product.setdefault(row["product_id"], []).append(dict(row))
+            for row in self.conn.execute(q):
+                by_product.setdefault(row.product_id, []).append(row._asdict())
             totals = self.conn.execute(
                 select(variants.c.product_id, func.coalesce(func.sum(stock_levels.c.quantity), 0))
                 .select_from(stock_levels.join(variants, variants.c.id == stock_levels.c.variant_id))
@@ -129,12 +130,18 @@ class BulkOps(TxBase):
             stock.update({str(pid): int(total) for pid, total in totals})
         return {pid: (row, by_product.get(pid, []), stock.get(pid, 0)) for pid, row in rows.items()}
 
-    def entries_of_profiles(self, ids: Iterable[str]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Flow entries keyed by (flow_id, profile_id)."""
+    def entries_of_profiles(self, ids: Iterable[str], flow_ids: Iterable[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Entries of these flows by these profiles, keyed by (flow_id, profile_id)."""
+        flows_wanted = sorted(set(flow_ids))
         out: dict[tuple[str, str], dict[str, Any]] = {}
+        if not flows_wanted:
+            return out
         for chunk in _chunks(sorted(set(ids))):
-            for row in self.conn.execute(select(flow_entries).where(flow_entries.c.profile_id.in_(chunk))).mappings():
-                out[(row["flow_id"], row["profile_id"])] = dict(row)
+            q = select(flow_entries).where(flow_entries.c.profile_id.in_(chunk),
+                                           flow_entries.c.flow_id.in_(flows_wanted))
+            for row in self.conn.execute(q):
+                entry = row._asdict()
+                out[(entry["flow_id"], entry["profile_id"])] = entry
         return out
 
     def active_keys_of_profiles(self, ids: Iterable[str]) -> set[str]:

@@ -65,7 +65,8 @@ class WriteBehindTx(SqlTx):
         self._orders_of: set[str] = set()  # profiles whose orders are all in _orders
         self._products: dict[str, tuple[dict[str, Any], list[dict[str, Any]], int] | None] = {}
         self._entry_rows: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self._entries_of: set[str] = set()
+        self._entries_of: set[str] = set()  # profiles whose entries of _entry_flows are all cached
+        self._entry_flows: frozenset[str] = frozenset()
         self._active: set[str] = set()
         self._active_of: set[str] = set()
         self._waiting: set[tuple[str, str]] = set()
@@ -75,8 +76,12 @@ class WriteBehindTx(SqlTx):
     # -- the batch's rows, fetched at once -------------------------------------------------------
     def prefetch(self, *, identities: Iterable[tuple[str, str]], profile_ids: Iterable[str] = (),
                  cart_ids: Iterable[str] = (), order_ids: Iterable[str] = (),
-                 product_ids: Iterable[str] = ()) -> None:
-        """Load what the coming events will ask about: a few statements for the whole batch."""
+                 product_ids: Iterable[str] = (), entry_flows: frozenset[str] = frozenset()) -> None:
+        """Load what the coming events will ask about: a few statements for the whole batch.
+        ``entry_flows``: the flows whose entries the coming events will read (re-entry rules);
+        entries of other flows are read one by one if ever asked for."""
+        if entry_flows != self._entry_flows:
+            self._entry_flows, self._entries_of = entry_flows, set()
         idents = [i for i in set(identities) if i not in self._owners]
         owners = self.identity_owners(idents)
         for ident in idents:
@@ -112,7 +117,7 @@ class WriteBehindTx(SqlTx):
                 self._idents_of[pid] = found_idents.get(pid, [])
         new = [p for p in live if p not in self._entries_of]
         if new:
-            self._entry_rows.update(self.entries_of_profiles(new))
+            self._entry_rows.update(self.entries_of_profiles(new, self._entry_flows))
             self._entries_of |= set(new)
             self._active |= self.active_keys_of_profiles(new)
             self._active_of |= set(new)
@@ -358,17 +363,23 @@ class WriteBehindTx(SqlTx):
         return 0 if found is None else found[2]
 
     # -- runs, entries, waits --------------------------------------------------------------------
+    def _entries_known(self, flow_id: str, profile_id: str) -> bool:
+        return profile_id in self._entries_of and flow_id in self._entry_flows
+
     def flow_entry(self, flow_id: str, profile_id: str) -> dict[str, Any] | None:
         key = (flow_id, profile_id)
-        if profile_id not in self._entries_of and key not in self._entry_rows:
+        if key not in self._entry_rows and not self._entries_known(flow_id, profile_id):
             self._entry_rows[key] = super().flow_entry(flow_id, profile_id)
         return self._entry_rows.get(key)
 
     def record_entry(self, flow_id: str, profile_id: str, at: datetime) -> None:
-        current = self.flow_entry(flow_id, profile_id)
-        entries = 1 if current is None else int(current["entries"]) + 1
-        self._entry_rows[(flow_id, profile_id)] = {"flow_id": flow_id, "profile_id": profile_id,
-                                                   "entries": entries, "last_entered_at": at}
+        key = (flow_id, profile_id)
+        if key in self._entry_rows or self._entries_known(flow_id, profile_id):
+            current = self._entry_rows.get(key)
+            entries = 1 if current is None else int(current["entries"]) + 1
+            self._entry_rows[key] = {"flow_id": flow_id, "profile_id": profile_id, "entries": entries,
+                                     "last_entered_at": at}
+        # else: not cached, nobody reads it in this batch; the upsert below counts it in the database
         self._entries.append({"flow_id": flow_id, "profile_id": profile_id, "at": at})
 
     def create_run(self, row: dict[str, Any]) -> bool:
