@@ -194,10 +194,13 @@ class SmtpSink:
 
     def __enter__(self) -> SmtpSink:
         self._process.start()
-        if not self._conn.poll(30):
+        try:
+            if not self._conn.poll(30):
+                raise EOFError
+            self.port = int(self._conn.recv())
+        except EOFError:
             self._process.kill()
-            raise BenchmarkError("the benchmark's SMTP server did not start")
-        self.port = int(self._conn.recv())
+            raise BenchmarkError("the benchmark's SMTP server process did not start") from None
         return self
 
     def stop(self) -> dict[str, int]:

@@ -226,3 +226,43 @@ def test_links_and_pixel_in_one_parse_equal_the_two_steps(html: str) -> None:
 
     pixel = pixel_tag("https://t.example/o/1")
     assert rewrite_links(html, track, pixel=pixel) == insert_pixel(rewrite_links(html, track), pixel)
+
+
+_FRAGMENTS = [
+    '<a href="https://a.example/x?y=1&amp;z=2">a</a>', "<a href='https://b.example/'>b</a>",
+    "<a href=https://c.example/u>c</a>", '<A HREF="https://d.example/" class="x">d</A>', "<a href>e</a>",
+    '<a href="" data-storeflow-notrack>f</a>', '<a data-storeflow-notrack href="https://g.example/">g</a>',
+    '<a class="btn"\n   href="https://h.example/"\n>h</a>', '<a href="https://i.example/" href="https://j.example/">',
+    '<a href="https://k.example/"/>', "<p>text &amp; more</p>", "<br/>", "<img src='x.png' alt=\"a<b>\">",
+    "</body>", "<body>", "<table><tr><td>1</td></tr></table>", "1 < 2", "<!-- <a href='https://c/'> -->",
+    "<script>var a = '<a href=\"https://s/\">';</script>", "<style>a{}</style>", '<a href="x"\f>', "</a b>",
+    "<title><a href='https://t/'></title>", "<a href=x=y>", "<a hr\u00e9f='https://u/'>", "<!DOCTYPE html>", "<?x?>",
+]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_plain_tag_scan_finds_what_the_parser_finds(seed: int) -> None:
+    import random
+
+    from storeflow.channels import tracking
+
+    rng = random.Random(seed)
+    doc = "\n".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(1, 8)))
+    simple = tracking._simple_scan(doc)
+    finder = tracking._LinkFinder()
+    finder.feed(doc)
+    finder.close()
+    starts = tracking._line_starts(doc)
+    links = [(starts[line - 1] + col, text, href) for (line, col), text, href in finder.links]
+    body_end = None if finder.body_end is None else starts[finder.body_end[0] - 1] + finder.body_end[1]
+    if simple is not None:
+        assert simple == (links, body_end), doc
+    assert tracking._scan(doc) == (links, body_end)
+
+
+def test_plain_documents_take_the_scan_and_others_the_parser() -> None:
+    from storeflow.channels import tracking
+
+    assert tracking._simple_scan('<html><body><a href="https://a.example/">a</a></body></html>') is not None
+    for doc in ("<!-- x --><a href='https://a/'>", "<script></script>", "a < b", "<a href='x'\f>"):
+        assert tracking._simple_scan(doc) is None
