@@ -114,6 +114,27 @@ def test_outbox_never_holds_a_message_twice_and_leases_expire(db_url: str) -> No
 
 
 
+
+def test_enqueue_many_skips_keys_that_exist(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+
+    def row(i: int, key: str, **extra: object) -> dict[str, object]:
+        return {"id": f"m{i}", "run_id": "r", "step_key": key, "channel": "email", "idempotency_key": f"r:{key}",
+                "payload": {"to": f"c{i}@example.com"}, "status": "pending", "attempts": 0, "next_attempt_at": T0,
+                "created_at": T0, "updated_at": T0, **extra}
+
+    with store.transaction() as tx:
+        assert tx.enqueue(row(0, "a")) is True
+    with store.transaction() as tx:  # "a" exists; "b" twice in one call; rows with other columns too
+        tx.enqueue_many([row(1, "a"), row(2, "b"), row(3, "b"), row(4, "c", segments=2)])
+        tx.enqueue_many([])
+    with store.read() as tx:
+        got = {m["idempotency_key"]: (m["id"], m["payload"], m["segments"]) for m in tx.messages_of_run("r")}
+    assert got == {"r:a": ("m0", {"to": "c0@example.com"}, None), "r:b": ("m2", {"to": "c2@example.com"}, None),
+                   "r:c": ("m4", {"to": "c4@example.com"}, 2)}
+    store.close()
+
 def test_leases_renew_by_compare_and_set_and_outcomes_record_in_batches(db_url: str) -> None:
     store = open_store(db_url)
     store.migrate()

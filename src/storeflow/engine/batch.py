@@ -300,8 +300,7 @@ class Batch:
             tx.update_rows(kind, updates)
         if writes.waits:
             tx.replace_waits(writes.waits, [w for w in writes.waits.values() if w is not None])
-        for message in writes.sends:
-            tx.enqueue(message)
+        tx.enqueue_many(writes.sends)
         tx.append_steps(writes.steps)
         if writes.runs:
             tx.update_runs(writes.runs)

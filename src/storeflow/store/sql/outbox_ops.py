@@ -16,10 +16,22 @@ from storeflow.store.tables import delivery_attempts, outbox
 class OutboxOps(TxBase):
     def enqueue(self, row: dict[str, Any]) -> bool:
         """Add a message; False if one with the same idempotency key exists (never twice)."""
-        created = self.conn.execute(_enqueue_statement(self.conn.dialect.name, tuple(row)), row).first() is not None
+        stmt = _enqueue_statement(self.conn.dialect.name, tuple(row), returning=True)
+        created = self.conn.execute(stmt, row).first() is not None
         if created:
             self.notify_after_commit("storeflow_outbox")
         return created
+
+    def enqueue_many(self, rows: list[dict[str, Any]]) -> None:
+        """:meth:`enqueue` for many messages: one statement per set of columns; a message whose
+        idempotency key exists (also earlier in ``rows``) is skipped."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_columns.setdefault(tuple(row), []).append(row)
+        for columns, group in by_columns.items():
+            self.conn.execute(_enqueue_statement(self.conn.dialect.name, columns, returning=False), group)
+        if rows:
+            self.notify_after_commit("storeflow_outbox")
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
         """Pending messages due now, and sending ones whose lease ran out (a worker died mid-send).
@@ -111,12 +123,13 @@ class OutboxOps(TxBase):
 
 
 @lru_cache(maxsize=64)
-def _enqueue_statement(dialect: str, columns: tuple[str, ...]) -> Any:
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id for these columns, built once
-    per dialect and set of columns (the values come as parameters)."""
+def _enqueue_statement(dialect: str, columns: tuple[str, ...], *, returning: bool) -> Any:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING [RETURNING id] for these columns, built
+    once per dialect and set of columns (the values come as parameters)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(outbox).values({name: bindparam(name, type_=outbox.c[name].type) for name in columns})
-    return stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(outbox.c.id)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return stmt.returning(outbox.c.id) if returning else stmt
 
 
 def finished(message_id: str, now: datetime, *, status: str, error: str | None = None,
