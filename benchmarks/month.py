@@ -68,6 +68,7 @@ def _figure(backend: str, customers: int, days: int, r: dict[str, Any], received
     details = {
         "customers": customers, "days": days, "flows": r["flows"], "products": products_for(customers),
         "wall_s": round(wall, 1), "cpu_seconds": round(r["cpu_s"], 1), "month_s": round(run_s, 1),
+        "imported_customers": r["imported"], "import_s": round(r["import_s"], 1),
         "build_s": round(r["build_s"], 1), "setup_s": round(r["setup_s"], 1),
         "sim_events": r["sim_events"], "events_stored": r["events_stored"],
         "events_per_second": round(r["sim_events"] / run_s, 1),

@@ -164,6 +164,33 @@ class Simulation:
         self.stats.run_s = time.perf_counter() - t1
         return self.stats
 
+    def import_customers(self) -> int:
+        """The store's customer list (everyone but the prospects), ingested before the period as
+        ``customer_created`` events dated a year back (too old to start flows), in batches: a store
+        that installs storeflow with its customers. Call before :meth:`run`; returns how many."""
+        at = (self.start - timedelta(days=365)).isoformat()
+        batch: list[dict[str, Any]] = []
+        count = 0
+        for person in self.people:
+            c = person.customer
+            if c.prospect:
+                continue
+            person.known = True
+            batch.append({"type": "customer_created", "id": f"import:{c.customer_id}", "occurred_at": at,
+                          "email": c.email, "customer_id": c.customer_id, "phone": c.phone,
+                          "profile": c.profile_fields()})
+            if len(batch) == BATCH_MAX:
+                count += self._import(batch)
+                batch = []
+        return count + (self._import(batch) if batch else 0)
+
+    def _import(self, batch: list[dict[str, Any]]) -> int:
+        results = self.sf.ingest(batch, source=SOURCE)
+        for result in results:
+            if result.status not in ("accepted", "duplicate"):
+                self._note_error(f"import: {result.error}")
+        return sum(result.status == "accepted" for result in results)
+
     def _setup(self) -> None:
         """The catalog and its stock, dated two days back (too old to start flows)."""
         at = self.start - timedelta(days=2)
