@@ -9,6 +9,9 @@ and is recorded as sent with one attempt.
 
 Figures: ``email`` (messages/s end to end: rendering plus sending), ``email render`` (steps that
 render and queue a message, per second) and ``email send`` (messages sent and recorded, per second).
+Each also gives ``per_cpu_second``: messages per CPU-second of this process (wall-clock rates on a
+shared machine move with its load; this one much less). The SMTP server's own CPU time is recorded
+as ``smtp_server_cpu_seconds``.
 
     .venv/bin/python -m benchmarks --scenario email [--quick] [--backend sqlite]
 """
@@ -124,21 +127,27 @@ def email(target: Target, messages: int) -> list[Figure]:
                              f"expected {messages} sent once each, with List-Unsubscribe")
     common = {"messages": messages, "received": received["messages"],
               "received_bytes": received["bytes"], "connections": received["connections"],
+              "smtp_server_cpu_seconds": round(received["cpu_seconds"], 3),
               "dispatch_concurrency": settings.dispatch_concurrency, "smtp_pool_size": settings.smtp_pool_size,
               "dispatch_batch_size": settings.dispatch_batch_size}
     total_s = render_s + send_s
     return [
         Figure(target.name, "email", sent, "messages", total_s, {
             **common, "cpu_seconds": round(render_cpu + send_cpu, 3),
+            "per_cpu_second": round(messages / (render_cpu + send_cpu), 1) if render_cpu + send_cpu else None,
             "render_per_second": round(messages / render_s, 1) if render_s else None,
             "send_per_second": round(sent / send_s, 1) if send_s else None,
             "sql_statements": render_sql[0] + send_sql[0],
         }, note="rendered at step time, sent over SMTP to a server in another process; target >= 500/s"),
         Figure(target.name, "email render", messages, "messages", render_s, {
-            "cpu_seconds": round(render_cpu, 3), "sql_statements": render_sql[0],
+            "cpu_seconds": round(render_cpu, 3),
+            "per_cpu_second": round(messages / render_cpu, 1) if render_cpu else None,
+            "sql_statements": render_sql[0],
             "sql_per_message": round(render_sql[0] / messages, 2)}, note="worker steps: render, queue"),
         Figure(target.name, "email send", sent, "messages", send_s, {
-            **common, "cpu_seconds": round(send_cpu, 3), "sql_statements": send_sql[0],
+            **common, "cpu_seconds": round(send_cpu, 3),
+            "per_cpu_second": round(sent / send_cpu, 1) if send_cpu else None,
+            "sql_statements": send_sql[0],
             "sql_per_message": round(send_sql[0] / messages, 2)}, note="dispatcher: SMTP, record as sent"),
     ]
 
@@ -179,7 +188,8 @@ def _serve(conn: Connection) -> None:
     finally:
         controller.stop()
     conn.send({"messages": counter.messages, "bytes": counter.bytes,
-               "unsubscribe_headers": counter.unsubscribe_headers, "connections": counter.connections})
+               "unsubscribe_headers": counter.unsubscribe_headers, "connections": counter.connections,
+               "cpu_seconds": time.process_time()})
 
 
 class SmtpSink:
@@ -190,7 +200,7 @@ class SmtpSink:
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(target=_serve, args=(child,), name="bench-smtp", daemon=True)
         self.port = 0
-        self._result: dict[str, int] | None = None
+        self._result: dict[str, Any] | None = None
 
     def __enter__(self) -> SmtpSink:
         self._process.start()
@@ -203,7 +213,7 @@ class SmtpSink:
             raise BenchmarkError("the benchmark's SMTP server process did not start") from None
         return self
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> dict[str, Any]:
         if self._result is None:
             self._conn.send("stop")
             self._result = dict(self._conn.recv()) if self._conn.poll(30) else {}
