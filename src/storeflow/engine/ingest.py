@@ -20,7 +20,7 @@ from storeflow.flows import EvalContext, WaitForStep, evaluate, parse_path, step
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
 from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
-from storeflow.store.sql.write_behind import WriteBehindTx
+from storeflow.store.sql.write_behind import PrefetchKeys, WriteBehindTx
 
 MAX_BATCH = 1000
 _ATTEMPTS = 3  # a batch that lost a race with a concurrent writer is retried; its duplicates then show
@@ -121,9 +121,15 @@ class Ingestor:
             seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
             batch = tx.write_behind()
             entry_flows = self.flows.reentry_limited()
+            now = self.clock.now()
+
+            def may_trigger(ev: CanonicalEvent) -> bool:
+                flows = self.flows.for_event(tx, ev.type)
+                return any(not event_too_old(defn, ev.occurred_at, now) for _, defn in flows)
+
             for i, p in enumerate(prepared):
                 if i == 0 or batch.stale:
-                    _prefetch(batch, prepared[i:], entry_flows)
+                    _prefetch(batch, prepared[i:], entry_flows, may_trigger)
                 result = self._one(batch, p, seen)
                 results[p.index] = result
                 woke = woke or bool(result.runs_started) or result.status == "accepted"
@@ -214,23 +220,24 @@ class Ingestor:
         return started
 
 
-def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: frozenset[str]) -> None:
-    idents: list[tuple[str, str]] = []
-    profile_ids: list[str] = []
-    carts: list[str] = []
-    orders: list[str] = []
-    products: list[str] = []
+def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: frozenset[str],
+              may_trigger: Callable[[CanonicalEvent], bool]) -> None:
+    keys = PrefetchKeys(entry_flows=entry_flows)
     for p in prepared:
-        idents += p.event.hints.identities()
-        if p.event.hints.profile_id:
-            profile_ids.append(p.event.hints.profile_id)
-        props = p.event.properties
+        ev = p.event
+        idents = ev.hints.identities()
+        keys.identities += idents
+        if ev.hints.profile_id:
+            keys.profile_ids.append(ev.hints.profile_id)
+        props = ev.properties
         for key in ("cart_id", "checkout_id"):
             if props.get(key):
-                carts.append(str(props[key]))
-        if props.get("product_id"):
-            products.append(str(props["product_id"]))
+                keys.cart_ids.append(str(props[key]))
         if props.get("order_id"):
-            orders.append(str(props["order_id"]))
-    batch.prefetch(identities=idents, profile_ids=profile_ids, cart_ids=carts, order_ids=orders,
-                   product_ids=products, entry_flows=entry_flows)
+            keys.order_ids.append(str(props["order_id"]))
+            keys.order_identities += idents
+        if may_trigger(ev):
+            keys.trigger_identities += idents
+            if props.get("product_id"):
+                keys.product_ids.append(str(props["product_id"]))
+    batch.prefetch(keys)

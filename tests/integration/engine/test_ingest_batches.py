@@ -22,7 +22,7 @@ from tests.integration.engine.helpers import apply
 from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
 from storeflow.errors import LostRace
-from storeflow.store.sql.write_behind import WriteBehindTx
+from storeflow.store.sql.write_behind import PrefetchKeys, WriteBehindTx
 
 FLOWS = (
     """
@@ -155,7 +155,7 @@ def test_one_batch_leaves_the_state_that_one_event_per_batch_leaves(make_sf: Any
 def test_operations_the_view_does_not_answer_see_the_pending_writes(sf: Storeflow) -> None:
     with sf.store.transaction() as tx:
         view = tx.write_behind()
-        view.prefetch(identities=[("email", "w@example.com")])
+        view.prefetch(PrefetchKeys(identities=[("email", "w@example.com")]))
         view.create_profile("prof_w", sf.clock.now(), email="w@example.com")
         view.add_identities("prof_w", [("email", "w@example.com")], sf.clock.now())
         view.insert_event({"id": "evt_w", "type": "customer_updated", "occurred_at": sf.clock.now(),
@@ -176,7 +176,7 @@ def racing_event(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     fired: list[str] = []
     lock = threading.Lock()
 
-    def prefetch(self: WriteBehindTx, **kwargs: Any) -> None:
+    def prefetch(self: WriteBehindTx, keys: PrefetchKeys) -> None:
         with lock:
             if not fired:
                 fired.append("raced")
@@ -185,7 +185,7 @@ def racing_event(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
                         "INSERT INTO events (id, type, profile_id, occurred_at, received_at, source, "
                         "idempotency_key, properties) VALUES ('evt_rival', 'customer_updated', NULL, now(), now(), "
                         "'api', 'api:race-2', '{}')"))
-        original(self, **kwargs)
+        original(self, keys)
 
     monkeypatch.setattr(WriteBehindTx, "prefetch", prefetch)
     yield fired

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,22 @@ from storeflow.store.sql.profiles_ops import new_profile_row
 from storeflow.store.sql.tx import SqlTx
 
 _MAX_HOPS = 16
+
+
+@dataclass
+class PrefetchKeys:
+    """What a batch's events will ask about. ``trigger_identities``: of the events that may start
+    runs (their records, re-entry and active runs are read); ``order_identities``: of order events
+    (the profile's orders and open carts are read)."""
+
+    identities: list[tuple[str, str]] = field(default_factory=list)
+    profile_ids: list[str] = field(default_factory=list)
+    cart_ids: list[str] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)
+    product_ids: list[str] = field(default_factory=list)
+    trigger_identities: list[tuple[str, str]] = field(default_factory=list)
+    order_identities: list[tuple[str, str]] = field(default_factory=list)
+    entry_flows: frozenset[str] = frozenset()
 
 
 class WriteBehindTx(SqlTx):
@@ -74,38 +91,37 @@ class WriteBehindTx(SqlTx):
         self.stale = False
 
     # -- the batch's rows, fetched at once -------------------------------------------------------
-    def prefetch(self, *, identities: Iterable[tuple[str, str]], profile_ids: Iterable[str] = (),
-                 cart_ids: Iterable[str] = (), order_ids: Iterable[str] = (),
-                 product_ids: Iterable[str] = (), entry_flows: frozenset[str] = frozenset()) -> None:
+    def prefetch(self, keys: PrefetchKeys) -> None:
         """Load what the coming events will ask about: a few statements for the whole batch.
-        ``entry_flows``: the flows whose entries the coming events will read (re-entry rules);
-        entries of other flows are read one by one if ever asked for."""
-        if entry_flows != self._entry_flows:
-            self._entry_flows, self._entries_of = entry_flows, set()
-        idents = [i for i in set(identities) if i not in self._owners]
+        What is not loaded here is read one row at a time if ever asked for."""
+        if keys.entry_flows != self._entry_flows:
+            self._entry_flows, self._entries_of = keys.entry_flows, set()
+        idents = [i for i in set(keys.identities) if i not in self._owners]
         owners = self.identity_owners(idents)
         for ident in idents:
             self._owners[ident] = owners.get(ident)
-        wanted = set(owners.values()) | set(profile_ids)
+        wanted = {o for i in keys.identities if (o := self._owners.get(i)) is not None} | set(keys.profile_ids)
         self._load_profiles(wanted)
-        live = {pid for pid in (self._follow(p) for p in wanted) if pid is not None}
-        carts = [c for c in set(cart_ids) if c not in self._carts]
-        need_carts = [p for p in live if p not in self._carts_of]
+        live = self._live(wanted)
+        triggering = self._live(self._owners.get(i) for i in keys.trigger_identities)
+        ordering = self._live(self._owners.get(i) for i in keys.order_identities)
+        carts = [c for c in set(keys.cart_ids) if c not in self._carts]
+        need_carts = [p for p in triggering | ordering if p not in self._carts_of]
         if carts or need_carts:
             for row in self.carts_for(carts, need_carts):
                 self._cache_cart(row)
         for c in carts:
             self._carts.setdefault(c, None)
         self._carts_of |= set(need_carts)
-        orders = [o for o in set(order_ids) if o not in self._orders]
-        need_orders = [p for p in live if p not in self._orders_of]
+        orders = [o for o in set(keys.order_ids) if o not in self._orders]
+        need_orders = [p for p in ordering if p not in self._orders_of]
         if orders or need_orders:
             for row in self.orders_for(orders, need_orders):
                 self._cache_order(row)
         for o in orders:
             self._orders.setdefault(o, None)
         self._orders_of |= set(need_orders)
-        products = [p for p in set(product_ids) if p not in self._products]
+        products = [p for p in set(keys.product_ids) if p not in self._products]
         if products:
             found = self.products_with_stock(products)
             for pid in products:
@@ -115,15 +131,20 @@ class WriteBehindTx(SqlTx):
             found_idents = self.identities_of_profiles(unknown)
             for pid in unknown:
                 self._idents_of[pid] = found_idents.get(pid, [])
-        new = [p for p in live if p not in self._entries_of]
+        new = [p for p in triggering if p not in self._entries_of]
         if new:
             self._entry_rows.update(self.entries_of_profiles(new, self._entry_flows))
             self._entries_of |= set(new)
             self._active |= self.active_keys_of_profiles(new)
             self._active_of |= set(new)
-            self._waiting |= self.waiting_profiles(new)
-            self._waits_of |= set(new)
+        waits = [p for p in live if p not in self._waits_of]
+        if waits:
+            self._waiting |= self.waiting_profiles(waits)
+            self._waits_of |= set(waits)
         self.stale = False
+
+    def _live(self, ids: Iterable[str | None]) -> set[str]:
+        return {pid for pid in (self._follow(p) for p in ids if p is not None) if pid is not None}
 
     def _load_profiles(self, ids: Iterable[str]) -> None:
         missing = {p for p in ids if p not in self._profiles}
