@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Final
 
 from benchmarks.common import START, BenchmarkError, Figure
 from benchmarks.month_sim import MonthSpec, simulate_month
-from benchmarks.targets import PostgresTarget, SqliteTarget, Target
+from benchmarks.targets import DEFAULT_POSTGRES_URL, PostgresTarget, SqliteTarget, Target
 from storeflow.simulate.mailbox import Mailbox
 
 FULL_CUSTOMERS: Final = 180_000
@@ -98,9 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "sqlite":
         target: Target = SqliteTarget()
     else:
-        from benchmarks.__main__ import postgres_url
-
-        target = PostgresTarget(postgres_url(args.postgres_url))
+        target = PostgresTarget(args.postgres_url or os.environ.get("STOREFLOW_BENCH_POSTGRES_URL")
+                                or os.environ.get("STOREFLOW_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
     figure = month(target, args.customers, args.days, progress=True)
     print(json.dumps(figure.as_json(), indent=2, default=str))
     return 0
