@@ -48,7 +48,8 @@ clock = VirtualClock(start)
 sf = Storeflow(Settings(database_url=url), clock=clock, migrate=False)
 print("ready", flush=True)
 for phase in range(2):
-    sys.stdin.readline()
+    if not sys.stdin.readline():
+        break  # the benchmark ended early
     if phase:
         clock.advance(timedelta(seconds=wait_s))
     done = {"batches": 0, "steps": 0, "claimed": 0}
@@ -167,9 +168,16 @@ class _Child:
         self.proc.stdin.flush()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        """Let it finish (it exits after its second phase, or at the end of its input), else kill it."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
+        self.proc.stdout.close()
 
 
 def process_scaling(target: Target, runs: int) -> dict[str, Any]:
