@@ -2,15 +2,18 @@
 while the API takes the load of the ingest scenario.
 
 Set-up as in production: the 47 live flows; a real SMTP server (in its own process) so the flows'
-emails go somewhere; on PostgreSQL an API process (``serve --api-only``) and a worker process
-(``serve --worker-only``, woken by LISTEN/NOTIFY); on SQLite, the embedded default, one
-``storeflow serve`` process running both (the worker wakes in-process at once).
+emails go somewhere; an API process (``serve --api-only``) and a worker process (``serve
+--worker-only``). On PostgreSQL the worker wakes on LISTEN/NOTIFY; on SQLite, which has no
+notifications between processes, it polls every 50 ms (``STOREFLOW_WORKER_POLL_INTERVAL_S``).
 
-One client thread POSTs the ingest load (batches of 1,000 commerce events) as fast as the API takes
-it; meanwhile probes, each a ``checkout_started`` for a new shopper sent alone to ``POST
-/v1/events``, go out every 100 ms. A probe's latency is the time the worker logged the first step
-of a run it started, minus the time the client sent it (same machine, same clock). Only probes sent
-while the load ran count.
+One client thread POSTs the ingest load (commerce events in batches); meanwhile probes, each a
+``checkout_started`` for a new shopper sent alone to ``POST /v1/events``, go out every 100 ms. A
+probe's latency is the time the worker logged the first step of a run it started, minus the time
+the client sent it (same machine, same clock). Only probes sent while the load ran count.
+
+Two loads: ``latency`` takes scenario 1's load, batches of 1,000 as fast as the API takes them
+(every event starts about one run, so the worker falls behind and the probes queue behind that
+backlog); ``latency paced`` sends the same events at a steady rate the worker keeps up with.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ from storeflow.clock import SystemClock
 from storeflow.store.tables import run_steps
 
 PROBE_EVERY_S = 0.1
+PACED = Sizes(events=12_000, batch=100, profiles=5_000)  # at PACED_RATE: about a minute
+PACED_RATE = 200.0  # events/s
+QUICK_PACED_RATE = 100.0
 
 
 def run(target: Target, quick: bool) -> list[Figure]:
-    return [latency(target, QUICK if quick else FULL)]
+    return [latency(target, QUICK if quick else FULL, None),
+            latency(target, QUICK if quick else PACED, QUICK_PACED_RATE if quick else PACED_RATE)]
 
 
 @contextmanager
@@ -81,7 +88,8 @@ def _probe(n: int) -> dict[str, Any]:
                            "checkout_url": f"https://shop.example.com/checkouts/{checkout}"}}
 
 
-def latency(target: Target, sizes: Sizes) -> Figure:
+def latency(target: Target, sizes: Sizes, rate: float | None) -> Figure:
+    """Probes under a load of ``sizes``: as fast as the API takes it (``rate`` None), or paced."""
     with target.database() as url:
         sf = open_storeflow(url, SystemClock())
         try:
@@ -94,18 +102,21 @@ def latency(target: Target, sizes: Sizes) -> Figure:
                   for i in range(0, len(load), sizes.batch)]
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         probes: list[tuple[float, list[str]]] = []  # (sent at, epoch seconds; runs it started)
+        answered: list[float] = []  # seconds until the API answered each probe
         with SmtpSink() as smtp:
-            env = {"STOREFLOW_SMTP_HOST": "127.0.0.1", "STOREFLOW_SMTP_PORT": str(smtp.port)}
-            separate = target.name == "postgres"
-            with serve(url, *(["--api-only"] if separate else []), env=env) as server, \
-                    (worker_process(url, env) if separate else _nothing()):
+            env = {"STOREFLOW_SMTP_HOST": "127.0.0.1", "STOREFLOW_SMTP_PORT": str(smtp.port),
+                   "STOREFLOW_WORKER_POLL_INTERVAL_S": "0.05"}
+            with serve(url, "--api-only", env=env) as server, worker_process(url, env):
                 done = threading.Event()
                 failure: list[str] = []
 
                 def push_load() -> None:
                     try:
                         with httpx.Client(base_url=server.base_url, headers=headers, timeout=300.0) as client:
-                            for body in bodies:
+                            begun = time.perf_counter()
+                            for n, body in enumerate(bodies):
+                                if rate is not None:  # hold the rate: batch n goes out at n * batch / rate
+                                    time.sleep(max(0.0, n * sizes.batch / rate - (time.perf_counter() - begun)))
                                 response = client.post("/v1/events/batch", content=body)
                                 if response.status_code != 200:
                                     failure.append(f"{response.status_code} {response.text[:200]}")
@@ -125,29 +136,28 @@ def latency(target: Target, sizes: Sizes) -> Figure:
                             raise BenchmarkError(f"probe: {response.status_code} {response.text[:300]}")
                         if not done.is_set():
                             probes.append((sent, response.json()["runs_started"]))
+                            answered.append(time.time() - sent)
                         n += 1
                         done.wait(max(0.0, PROBE_EVERY_S - (time.time() - sent)))
                     load_seconds = time.perf_counter() - started
                     loader.join()
                 if failure:
-                    raise BenchmarkError(f"the load's POST failed: {failure[0]}")
+                    raise BenchmarkError(f"the load's POST failed: {failure[0]}; the server said:\n"
+                                         + "".join(line for line in server.output[-40:] if "INFO" not in line))
                 firsts = _wait_first_steps(url, probes)
     lat = sorted(max(0.0, firsts[i] - sent) * 1000 for i, (sent, _) in enumerate(probes))
     if not lat:
         raise BenchmarkError("no probe ran during the load; the load finished too soon")
     p50, p99 = _pct(lat, 50), _pct(lat, 99)
-    topology = "API + worker, 2 processes (NOTIFY)" if target.name == "postgres" else "API + worker, 1 process"
-    return Figure(target.name, "latency", len(lat), "probes", load_seconds, {
+    api = sorted(a * 1000 for a in answered)
+    topology = "API and worker processes, " + ("NOTIFY" if target.name == "postgres" else "worker polls every 50 ms")
+    return Figure(target.name, "latency" if rate is None else "latency paced", len(lat), "probes", load_seconds, {
         "p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "max_ms": round(lat[-1], 1),
+        "api_answer_p50_ms": round(_pct(api, 50), 1), "api_answer_p99_ms": round(_pct(api, 99), 1),
         "load_events": sizes.events, "load_events_per_second": round(sizes.events / load_seconds, 1),
-        "live_flows": flows, "topology": topology, "probe_every_s": PROBE_EVERY_S,
+        "live_flows": flows, "topology": topology, "probe_every_s": PROBE_EVERY_S, "paced_rate": rate,
     }, note=(f"checkout_started -> first step: p50 {p50:,.0f} ms, p99 {p99:,.0f} ms, max {lat[-1]:,.0f} ms "
              f"under {sizes.events / load_seconds:,.0f} events/s of load; {topology}"))
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
 
 
 def _wait_first_steps(url: str, probes: list[tuple[float, list[str]]], timeout: float = 600.0) -> list[float]:

@@ -106,17 +106,18 @@ def _wait_listening(proc: subprocess.Popen[str], output: list[str], timeout: flo
         output.append(line)
         found = _LISTENING.search(line)
         if found:
-            _drain_in_background(stream)
+            _drain_in_background(stream, output)
             return found.group(1)
     raise BenchmarkError("storeflow serve did not start:\n" + "".join(output[-20:]))
 
 
-def _drain_in_background(stream: IO[str]) -> None:
-    """Keep reading the server's output so a full pipe never blocks it."""
+def _drain_in_background(stream: IO[str], output: list[str]) -> None:
+    """Keep reading the server's output so a full pipe never blocks it; keep its last lines."""
     import threading
 
     def drain() -> None:
-        for _ in stream:
-            pass
+        for line in stream:
+            output.append(line)
+            del output[:-200]
 
     threading.Thread(target=drain, name="server-output", daemon=True).start()

@@ -129,6 +129,12 @@ class Storeflow:
         return self.ingest([item], source)[0]
 
     # -- execution -----------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load and parse the live flows now, so the first request or batch after start-up does not
+        pay for it (with dozens of flows that is most of a second)."""
+        with self.store.read() as tx:
+            self.flowset.refresh(tx)
+
     def drain_once(self) -> DrainStats:
         stats = DrainStats()
         stats.scheduled = self.scheduler.tick()

@@ -119,6 +119,7 @@ def serve(
         raise typer.BadParameter("use --api-only or --worker-only, not both", param_hint="--api-only/--worker-only")
     _setup_logging()
     with state(ctx).open() as sf:
+        sf.warm_up()
         if worker_only:
             _run_worker_foreground(sf)
         else:
