@@ -213,3 +213,12 @@ def test_lost_race_is_a_storage_error_that_names_the_row() -> None:
     from storeflow.errors import StorageError
 
     assert issubclass(LostRace, StorageError)
+
+
+def test_warm_up_loads_the_live_flows_before_the_first_event(make_sf: Any) -> None:
+    first: Storeflow = make_sf()
+    apply(first, FLOWS[0])  # cart-once: re-entry once
+    fresh: Storeflow = make_sf()  # another process, say: its flow cache starts empty
+    assert fresh.flowset.reentry_limited() == frozenset()
+    fresh.warm_up()
+    assert fresh.flowset.reentry_limited() == frozenset({"cart-once"})
