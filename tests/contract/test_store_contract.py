@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -262,4 +262,15 @@ def test_batch_writes_update_many_rows_and_replace_waits(db_url: str) -> None:
         assert [w["run_id"] for w in tx.waits_for("p", "order_placed")] == ["r2"]  # r1's removed, r2's kept
         assert [(w["run_id"], w["since"]) for w in tx.waits_for("p", "x")] == [("r3", later)]
         tx.update_rows("profile", [])  # nothing to do is fine
+    at = datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))  # 09:00:00.123456 UTC
+    with store.transaction() as tx:
+        tx.append_steps([{"run_id": "r1", "seq": i, "step_key": f"s{i}", "step_path": f"steps[{i}]", "kind": "if",
+                          "status": "done", "at": at, "detail": {"n": i, "why": "it's \"quoted\"\ttabbed é"}}
+                         for i in (1, 2)])
+    with store.transaction() as tx:
+        logged = tx.run_steps_of("r1")
+    assert [(s["seq"], s["step_key"], s["at"], s["detail"]) for s in logged] == [
+        (i, f"s{i}", T0 + timedelta(microseconds=123456), {"n": i, "why": "it's \"quoted\"\ttabbed é"})
+        for i in (1, 2)]
+    assert logged[0]["at"].tzinfo is not None
     store.close()

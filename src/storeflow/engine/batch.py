@@ -148,9 +148,8 @@ class Batch:
         return self._open_carts[profile_id]
 
     # -- records ---------------------------------------------------------------------------------
-    def record(self, event: dict[str, Any] | None, profile_id: str | None,
-               run: dict[str, Any]) -> dict[str, Any]:
-        """The record a run's conditions and templates read, as ``RecordLoader.build`` makes it."""
+    def rows_of(self, event: dict[str, Any] | None, profile_id: str | None) -> dict[str, dict[str, Any] | None]:
+        """The rows a run's record is made of, found as ``RecordLoader.build`` finds them."""
         props: dict[str, Any] = (event or {}).get("properties") or {}
         profile = self.get("profile", profile_id) if profile_id else None
         order = self.get("order", str(props["order_id"])) if props.get("order_id") else None
@@ -163,11 +162,21 @@ class Batch:
         if cart is None and profile is not None:
             cart = self._open_cart(profile["id"])
         product = self.get("product", str(props["product_id"])) if props.get("product_id") else None
+        return {"event": event, "profile": profile, "order": order, "cart": cart, "product": product}
+
+    def record(self, rows: dict[str, dict[str, Any] | None], run: dict[str, Any],
+               previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The record a run's conditions and templates read. Given the ``previous`` record of the
+        same rows, only the parts an effect can change are made again."""
+        event, profile, order, cart, product = (rows["event"], rows["profile"], rows["order"], rows["cart"],
+                                                rows["product"])
         return {
-            "event": self._record_of("event", event, event_record) if event else None,
+            "event": (previous["event"] if previous is not None
+                      else self._record_of("event", event, event_record) if event else None),
             "profile": self._record_of("profile", profile, profile_record) if profile else None,
             "order": self._record_of("order", order, order_record) if order else None,
-            "cart": self._record_of("cart", cart, cart_record) if cart else None,
+            "cart": (previous["cart"] if previous is not None
+                     else self._record_of("cart", cart, cart_record) if cart else None),
             "product": self._product_record(product) if product else None,
             "run": run,
         }
@@ -355,14 +364,18 @@ class RunEnv:
         self.batch, self.run, self.trigger, self.now, self.store_tz = batch, run, trigger, batch.now, store_tz
         self.messaging = Messaging(messaging[0], messaging[1], batch.tx.suppression) if messaging else None
         self.history: HistoryPort = _History(batch.tx)
-        self._record: dict[str, Any] | None = None
+        self._record: dict[str, Any] | None = None  # None: (re)build at the next read
+        self._last: dict[str, Any] | None = None
+        self._rows: dict[str, dict[str, Any] | None] | None = None
 
     def record(self) -> dict[str, Any]:
         if self._record is None:
             run = self.run
             info = {"id": run.id, "flow_id": run.flow_id, "started_at": run.started_at,
                     "variants": dict(run.context.get("variants", {}))}
-            self._record = self.batch.record(self.trigger, run.profile_id, info)
+            if self._rows is None:
+                self._rows = self.batch.rows_of(self.trigger, run.profile_id)
+            self._record = self._last = self.batch.record(self._rows, info, self._last)
         return self._record
 
     def apply(self, effects: list[Effect]) -> None:

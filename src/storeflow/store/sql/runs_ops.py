@@ -26,6 +26,8 @@ from storeflow.store.tables import (
 
 ACTIVE_STATUSES = ("active", "waiting")
 _MAX_MERGE_HOPS = 16
+_INSERT_STEPS = ("INSERT INTO run_steps (run_id, seq, step_key, step_path, kind, status, at, detail) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _COPY_STEPS = "COPY run_steps (run_id, seq, step_key, step_path, kind, status, at, detail) FROM STDIN"
 _CHUNK = 500  # ids per IN list
 # What the worker's batch operations read and write, by kind.
@@ -64,6 +66,15 @@ class RunsOps(TxBase):
     def append_steps(self, rows: list[dict[str, Any]]) -> None:
         """Add step-log rows: an executemany, or on PostgreSQL one COPY (a third of the time)."""
         if not rows:
+            return
+        if self.conn.dialect.name == "sqlite":  # straight to the driver: no per-row bind processing
+            text_of: dict[datetime, str] = {}
+            for r in rows:
+                if r["at"] not in text_of:  # as SQLAlchemy stores it: naive UTC text
+                    text_of[r["at"]] = r["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            self.conn.exec_driver_sql(_INSERT_STEPS, [
+                (r["run_id"], r["seq"], r["step_key"], r["step_path"], r["kind"], r["status"], text_of[r["at"]],
+                 dumps(r["detail"])) for r in rows])
             return
         if self.conn.dialect.name != "postgresql":
             self.conn.execute(run_steps.insert(), rows)
