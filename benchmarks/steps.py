@@ -10,20 +10,23 @@ SQLite has one writer at a time, so more processes cannot add throughput there.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from benchmarks.common import START, BenchmarkError, Figure, count_statements, open_storeflow
 from benchmarks.targets import Target
 from benchmarks.workload import STEPS_FLOW, STEPS_FLOW_WAIT, STEPS_PER_RUN, step_triggers
+from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
 from storeflow.store.factory import open_store
 from storeflow.store.tables import run_steps
@@ -38,6 +41,7 @@ PROCESS_COUNTS = (1, 2)
 _PROCESS_SCRIPT = r"""
 import json, sys, time
 from datetime import datetime, timedelta
+from storeflow.app import Storeflow
 from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
 from storeflow.store.factory import open_store
@@ -125,7 +129,7 @@ def steps(target: Target, runs: int) -> Figure:
         sf = open_storeflow(url, clock)
         batches = 0
         try:
-            with count_statements(sf) as statements:
+            with count_statements(sf) as statements, _server_cpu(sf) as server_cpu:
                 started, cpu_started = time.perf_counter(), time.process_time()
                 for _phase in range(2):  # up to the wait, then (an hour later) to the end
                     while sf.worker.run_batch().claimed:
@@ -142,8 +146,52 @@ def steps(target: Target, runs: int) -> Figure:
         "runs_per_second": round(runs / seconds, 1) if seconds else None,
         "runs_created_seconds": round(created_seconds, 3), "sql_statements": statements[0],
         "sql_per_step": round(statements[0] / logged, 3) if logged else None,
+        **({} if server_cpu[0] is None else {
+            "server_cpu_seconds": round(server_cpu[0], 3),
+            "steps_per_cpu_second_with_server": round(logged / (cpu + server_cpu[0])),
+        }),
     }, note=f"{runs:,} runs x {STEPS_PER_RUN} steps in one process, {rate:,.0f} steps/s "
-            f"({logged / cpu if cpu else 0:,.0f} per CPU second), {statements[0] / logged:.3f} SQL/step")
+            f"({logged / cpu if cpu else 0:,.0f} per CPU second"
+            + ("" if server_cpu[0] is None else f", {logged / (cpu + server_cpu[0]):,.0f} with the server's")
+            + f"), {statements[0] / logged:.3f} SQL/step")
+
+
+@contextmanager
+def _server_cpu(sf: Storeflow) -> Iterator[list[float | None]]:
+    """CPU seconds the PostgreSQL server processes of this engine's connections spent while the
+    block ran (their /proc entries, so only with the server on this machine); [None] otherwise."""
+    engine: Engine = getattr(sf.store, "engine")  # noqa: B009 - SqlStore has it, the Store port does not
+    out: list[float | None] = [None]
+    if engine.dialect.name != "postgresql":
+        yield out
+        return
+    pids: set[int] = set()
+
+    def on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        pids.add(int(dbapi_conn.info.backend_pid))
+
+    def cpu_of(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    with engine.connect() as conn:  # the pooled connection the worker will most likely use
+        pids.add(int(conn.connection.dbapi_connection.info.backend_pid))  # type: ignore[union-attr]
+    before = {pid: cpu_of(pid) for pid in pids}
+    event.listen(engine, "checkout", on_checkout)
+    try:
+        yield out
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+    total = 0.0
+    for pid in pids:
+        now = cpu_of(pid)
+        if now is None:
+            return  # a backend gone (or not on this machine): no figure rather than a wrong one
+        total += now - (before.get(pid) or 0.0)
+    out[0] = total
 
 
 class _Child:
