@@ -372,7 +372,7 @@ def storeflow_timers(url: str, load: Load) -> dict[str, Any]:
         ready = parent.recv()
         # the due runs last: their window opens `lead` seconds after they are written
         per_run = far_seconds / far if far > 0 else 0.0002  # a due run is three rows, a far one one
-        first = datetime.now(UTC) + timedelta(seconds=per_run * load.due * 5 + load.lead)
+        first = datetime.now(UTC) + timedelta(seconds=per_run * load.due * 3 + load.lead)
         dues = window_dues(load, first)
         due_started = time.perf_counter()
         due_ids = seeder.seed(dues, full=True)
@@ -394,6 +394,8 @@ def storeflow_timers(url: str, load: Load) -> dict[str, Any]:
         if proc.is_alive():
             proc.kill()
             proc.join()
+        parent.close()
+        child.close()
         sf.close()
     if not result:
         raise BenchmarkError("timers: the worker process did not report")

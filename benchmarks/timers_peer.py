@@ -152,6 +152,8 @@ def procrastinate_timers(url: str, load: Load) -> dict[str, Any]:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+            parent.close()
+            child.close()
         left = sync.execute_query_one("SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo'")
     finally:
         app.close()
