@@ -19,6 +19,7 @@ class FlowSet:
         self._defs: dict[tuple[str, int], FlowDefinition] = {}
         self._revision: tuple[int, str] | None = None
         self._by_event: dict[str, list[tuple[str, int]]] = {}
+        self._defs_by_event: dict[str, list[tuple[int, FlowDefinition]]] = {}
         self._live: list[tuple[str, int]] = []
         self._limited: frozenset[str] = frozenset()
 
@@ -50,14 +51,16 @@ class FlowSet:
             if row["trigger_kind"] == "event" and row["trigger_event"]:
                 by_event.setdefault(row["trigger_event"], []).append(key)
         limited = frozenset(key[0] for key in keys if self.definition(tx, *key).reentry.mode != "always")
+        defs_by_event = {etype: [(key[1], self.definition(tx, *key)) for key in flow_keys]
+                         for etype, flow_keys in by_event.items()}
         with self._lock:
             self._by_event, self._live, self._revision, self._limited = by_event, keys, revision, limited
+            self._defs_by_event = defs_by_event
 
     def for_event(self, tx: StoreTx, event_type: str) -> list[tuple[int, FlowDefinition]]:
-        """(version, definition) of each live flow triggered by this event type."""
+        """(version, definition) of each live flow triggered by this event type (as of ``refresh``)."""
         with self._lock:
-            keys = list(self._by_event.get(event_type, ()))
-        return [(key[1], self.definition(tx, *key)) for key in keys]
+            return self._defs_by_event.get(event_type, [])
 
     def reentry_limited(self) -> frozenset[str]:
         """Ids of the live flows whose re-entry rule reads the profile's past entries (once, every)."""
@@ -67,6 +70,10 @@ class FlowSet:
     def invalidate(self) -> None:
         with self._lock:
             self._revision = None
+
+
+# The first step's cursor per definition (keyed by id, holding the definition so the id stays its own).
+_FIRST_CURSOR: dict[int, tuple[FlowDefinition, str]] = {}
 
 
 def start_run(tx: StoreTx, defn: FlowDefinition, version: int, profile_id: str | None, now: datetime, *,
@@ -82,13 +89,16 @@ def start_run(tx: StoreTx, defn: FlowDefinition, version: int, profile_id: str |
                 return None
     run_id = new_id("run")
     trigger_at = trigger_event["occurred_at"] if trigger_event else now
+    cursor = _FIRST_CURSOR.get(id(defn))
+    if cursor is None or cursor[0] is not defn:
+        cursor = _FIRST_CURSOR[id(defn)] = (defn, format_path(first_path(defn)))
     created = tx.create_run({
         "id": run_id,
         "flow_id": defn.id,
         "flow_version": version,
         "profile_id": profile_id,
         "status": "active",
-        "cursor": format_path(first_path(defn)),
+        "cursor": cursor[1],
         "due_at": now,
         "active_key": f"{defn.id}:{profile_id}" if profile_id else None,
         "dedupe_key": dedupe_key,

@@ -207,13 +207,12 @@ class Ingestor:
         if not candidates:
             return []  # e.g. an import of history: nothing to build the record for
         record = RecordLoader(tx).build(event=event, profile_id=profile_id)
+        ctx = EvalContext(record=record, now=now, history=StoreHistory(tx) if profile_id else None,
+                          profile_id=profile_id, trigger_at=event["occurred_at"])
         for version, defn in candidates:
             trigger_filter = getattr(defn.trigger, "filter", None)
-            if trigger_filter is not None:
-                ctx = EvalContext(record=record, now=now, history=StoreHistory(tx) if profile_id else None,
-                                  profile_id=profile_id, trigger_at=event["occurred_at"])
-                if not evaluate(trigger_filter, ctx):
-                    continue
+            if trigger_filter is not None and not evaluate(trigger_filter, ctx):
+                continue
             run_id = start_run(tx, defn, version, profile_id, now, trigger_event=event)
             if run_id:
                 started.append(run_id)

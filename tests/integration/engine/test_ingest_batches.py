@@ -222,3 +222,34 @@ def test_warm_up_loads_the_live_flows_before_the_first_event(make_sf: Any) -> No
     assert fresh.flowset.reentry_limited() == frozenset()
     fresh.warm_up()
     assert fresh.flowset.reentry_limited() == frozenset({"cart-once"})
+
+
+def test_sqlite_fast_inserts_store_the_text_sqlalchemy_stores(tmp_path: Any, clock: VirtualClock) -> None:
+    from datetime import UTC, datetime, timezone
+
+    from storeflow.settings import Settings
+    from storeflow.store.tables import events, runs
+
+    sf = Storeflow(Settings(database_url=f"sqlite:///{tmp_path / 'enc.db'}"), clock=clock)
+    try:
+        at = datetime(2026, 3, 2, 16, 5, 7, 120, tzinfo=timezone(timedelta(hours=7)))  # Jakarta time
+        event = {"type": "order_placed", "profile_id": None, "occurred_at": at, "received_at": clock.now(),
+                 "source": "api", "properties": {"total": "10.50", "items": [{"sku": "Ã", "q": 2}], "none": None}}
+        run = {"flow_id": "f", "flow_version": 1, "profile_id": "p", "status": "active", "cursor": "0",
+               "due_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "active_key": None, "dedupe_key": None,
+               "trigger_event_id": None, "context": {"seq": 0}, "attempts": 0, "last_error": None,
+               "exit_reason": None, "started_at": at, "updated_at": at, "ended_at": None}
+        with sf.store.transaction() as tx:
+            tx._insert(events, [{"id": "fast", "idempotency_key": "k1", **event}])
+            tx.conn.execute(events.insert(), [{"id": "slow", "idempotency_key": "k2", **event}])
+            tx._insert(runs, [{"id": "fast", **run}])
+            tx.conn.execute(runs.insert(), [{"id": "slow", **run}])
+            for table in ("events", "runs"):
+                rows = {r[0]: r[1:] for r in tx.conn.exec_driver_sql(f"SELECT * FROM {table}")}
+                fast, slow = rows["fast"], rows["slow"]
+                if table == "events":  # the idempotency keys differ on purpose
+                    fast, slow = fast[:5] + fast[6:], slow[:5] + slow[6:]
+                assert fast == slow, table
+            assert tx.get_event("fast") == {**tx.get_event("slow"), "id": "fast", "idempotency_key": "k1"}  # type: ignore[dict-item]
+    finally:
+        sf.close()
