@@ -119,9 +119,35 @@ def document(figures: list[Figure], *, argv: list[str], args: dict[str, Any],
     }
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The figures of a JSON document as a Markdown table (for BENCHMARKS.md)."""
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    lines = ["| backend | scenario | size | seconds | rate | notes |", "| --- | --- | ---: | ---: | ---: | --- |"]
+    for r in doc["results"]:
+        note = str(r.get("note") or "").replace("|", "\\|")
+        lines.append(f"| {names.get(r['backend'], r['backend'])} | {r['scenario']} | {r['count']:,} {r['unit']} | "
+                     f"{r['seconds']:,.2f} | {r['per_second']:,.0f} {r['unit']}/s | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report RESULTS.json``: print the figures as a Markdown table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=_main.__doc__)
+    parser.add_argument("results", type=Path)
+    args = parser.parse_args(argv)
+    print(markdown(json.loads(args.results.read_text())), end="")
+    return 0
+
+
 def write_json(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def print_table(console: Console, figures: list[Figure], title: str) -> None:
     console.print(table(figures, title))
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
