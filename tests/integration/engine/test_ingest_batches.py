@@ -224,13 +224,13 @@ def test_warm_up_loads_the_live_flows_before_the_first_event(make_sf: Any) -> No
     assert fresh.flowset.reentry_limited() == frozenset({"cart-once"})
 
 
-def test_sqlite_fast_inserts_store_the_text_sqlalchemy_stores(tmp_path: Any, clock: VirtualClock) -> None:
+def test_bulk_inserts_store_what_sqlalchemy_stores(db_url: str, clock: VirtualClock) -> None:
     from datetime import UTC, datetime, timezone
 
     from storeflow.settings import Settings
     from storeflow.store.tables import events, runs
 
-    sf = Storeflow(Settings(database_url=f"sqlite:///{tmp_path / 'enc.db'}"), clock=clock)
+    sf = Storeflow(Settings(database_url=db_url), clock=clock)
     try:
         at = datetime(2026, 3, 2, 16, 5, 7, 120, tzinfo=timezone(timedelta(hours=7)))  # Jakarta time
         event = {"type": "order_placed", "profile_id": None, "occurred_at": at, "received_at": clock.now(),
@@ -240,9 +240,9 @@ def test_sqlite_fast_inserts_store_the_text_sqlalchemy_stores(tmp_path: Any, clo
                "trigger_event_id": None, "context": {"seq": 0}, "attempts": 0, "last_error": None,
                "exit_reason": None, "started_at": at, "updated_at": at, "ended_at": None}
         with sf.store.transaction() as tx:
-            tx._insert(events, [{"id": "fast", "idempotency_key": "k1", **event}])
+            tx.bulk_insert(events, [{"id": "fast", "idempotency_key": "k1", **event}])
             tx.conn.execute(events.insert(), [{"id": "slow", "idempotency_key": "k2", **event}])
-            tx._insert(runs, [{"id": "fast", **run}])
+            tx.bulk_insert(runs, [{"id": "fast", **run}])
             tx.conn.execute(runs.insert(), [{"id": "slow", **run}])
             for table in ("events", "runs"):
                 rows = {r[0]: r[1:] for r in tx.conn.exec_driver_sql(f"SELECT * FROM {table}")}

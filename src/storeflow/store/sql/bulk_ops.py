@@ -9,19 +9,16 @@ caller can tell a lost race from success.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column, Table, bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from storeflow.errors import LostRace
-from storeflow.jsonenc import dumps
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import (
-    UTCDateTime,
     carts,
     events,
     flow_entries,
@@ -44,22 +41,6 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[i:i + size]
 
 
-def _sqlite_encoder(column: Column[Any]) -> Callable[[Any], Any] | None:
-    """What SQLAlchemy's bind processing does to a value of this column on SQLite, minus its
-    per-value machinery: aware datetimes to UTC text, JSON documents to text."""
-    if isinstance(column.type, UTCDateTime):
-        def encode_datetime(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError(f"naive datetime given to storage for {column}; use aware UTC datetimes")
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return encode_datetime
-    if isinstance(column.type, JSON):
-        return dumps
-    return None
-
-
 @contextmanager
 def _lost_race(what: str) -> Iterator[None]:
     try:
@@ -69,18 +50,6 @@ def _lost_race(what: str) -> Iterator[None]:
 
 
 class BulkOps(TxBase):
-    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """One executemany. On SQLite the values are encoded here (the same text SQLAlchemy would
-        store; a test compares the two) and handed to the driver: half the cost per row."""
-        columns = list(rows[0])
-        if self.conn.dialect.name != "sqlite" or any(len(r) != len(columns) for r in rows):
-            self.conn.execute(table.insert(), rows)
-            return
-        encoders = [(name, _sqlite_encoder(table.c[name])) for name in columns]
-        params = [tuple(row[name] if enc is None else enc(row[name]) for name, enc in encoders) for row in rows]
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        self.conn.exec_driver_sql(sql, params)
-
     # -- reads -----------------------------------------------------------------------------------
     def identity_owners(self, idents: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Profile id owning each (kind, value) that has one."""
@@ -139,7 +108,7 @@ class BulkOps(TxBase):
 
     def insert_orders(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._insert(orders, rows)
+            self.bulk_insert(orders, rows)
 
     def products_with_stock(self, ids: Iterable[str]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], int]]:
         """(product row, its variants ordered by id, total stock) for each product that exists."""
@@ -197,24 +166,24 @@ class BulkOps(TxBase):
     # -- writes ----------------------------------------------------------------------------------
     def insert_profiles(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._insert(profiles, rows)
+            self.bulk_insert(profiles, rows)
 
     def insert_identities(self, rows: list[dict[str, Any]]) -> None:
         """Rows of kind, value, profile_id, created_at. An identity owned meanwhile raises LostRace."""
         if rows:
             with _lost_race("an identity"):
-                self._insert(identities, rows)
+                self.bulk_insert(identities, rows)
 
     def insert_events(self, rows: list[dict[str, Any]]) -> None:
         """Insert events whose idempotency keys were checked in this transaction; a key stored
         meanwhile by a concurrent writer raises LostRace."""
         if rows:
             with _lost_race("an event's idempotency key"):
-                self._insert(events, rows)
+                self.bulk_insert(events, rows)
 
     def insert_carts(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._insert(carts, rows)
+            self.bulk_insert(carts, rows)
 
     def update_by_id(self, table_name: str, rows: list[dict[str, Any]]) -> None:
         """One UPDATE per distinct set of columns; each row holds ``id`` and the new values."""
@@ -242,7 +211,7 @@ class BulkOps(TxBase):
         concurrent writer raises LostRace."""
         if rows:
             with _lost_race("a run's active key"):
-                self._insert(runs, rows)
+                self.bulk_insert(runs, rows)
             self.notify_after_commit("storeflow_runs")
 
     def record_entries(self, rows: list[dict[str, Any]]) -> None:

@@ -456,7 +456,7 @@ class WriteBehindTx(SqlTx):
 
 # Operations that never read or write a table this view caches or buffers: run as they are.
 _PASS_THROUGH = frozenset({
-    "notify_after_commit", "upsert", "flows_revision", "live_flows", "get_flow_version", "write_behind",
+    "notify_after_commit", "upsert", "bulk_insert", "flows_revision", "live_flows", "get_flow_version", "write_behind",
     "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_by_id",
