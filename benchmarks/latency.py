@@ -56,6 +56,7 @@ def run(target: Target, quick: bool) -> list[Figure]:
 @contextmanager
 def worker_process(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """``storeflow serve --worker-only``; yields once it says it runs (imports and start-up done)."""
+    drain: threading.Thread | None = None
     proc = subprocess.Popen([*storeflow_cli(), "--database-url", url, "serve", "--worker-only"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
@@ -67,7 +68,8 @@ def worker_process(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[b
                 break
         else:
             raise BenchmarkError("storeflow serve --worker-only did not start:\n" + "".join(seen[-20:]))
-        threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True).start()
+        drain = threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True)
+        drain.start()
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -76,6 +78,10 @@ def worker_process(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[b
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if drain is not None:
+            drain.join(timeout=10)  # the process is gone: its output ends
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _probe(n: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,8 +69,9 @@ def serve(database_url: str, *args: str, env: dict[str, str] | None = None,
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})
     server = Server("", proc)
+    drains: list[threading.Thread] = []
     try:
-        server.base_url = _wait_listening(proc, server.output, startup_timeout)
+        server.base_url = _wait_listening(proc, server.output, startup_timeout, drains)
         deadline = time.monotonic() + startup_timeout
         while True:
             try:
@@ -91,11 +93,14 @@ def serve(database_url: str, *args: str, env: dict[str, str] | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for drain in drains:
+            drain.join(timeout=10)  # the process is gone: its output ends
         if proc.stdout is not None:
             proc.stdout.close()
 
 
-def _wait_listening(proc: subprocess.Popen[str], output: list[str], timeout: float) -> str:
+def _wait_listening(proc: subprocess.Popen[str], output: list[str], timeout: float,
+                    drains: list[threading.Thread]) -> str:
     assert proc.stdout is not None
     stream: IO[str] = proc.stdout
     deadline = time.monotonic() + timeout
@@ -106,18 +111,19 @@ def _wait_listening(proc: subprocess.Popen[str], output: list[str], timeout: flo
         output.append(line)
         found = _LISTENING.search(line)
         if found:
-            _drain_in_background(stream, output)
+            drains.append(_drain_in_background(stream, output))
             return found.group(1)
     raise BenchmarkError("storeflow serve did not start:\n" + "".join(output[-20:]))
 
 
-def _drain_in_background(stream: IO[str], output: list[str]) -> None:
+def _drain_in_background(stream: IO[str], output: list[str]) -> threading.Thread:
     """Keep reading the server's output so a full pipe never blocks it; keep its last lines."""
-    import threading
 
     def drain() -> None:
         for line in stream:
             output.append(line)
             del output[:-200]
 
-    threading.Thread(target=drain, name="server-output", daemon=True).start()
+    thread = threading.Thread(target=drain, name="server-output", daemon=True)
+    thread.start()
+    return thread

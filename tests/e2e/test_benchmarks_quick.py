@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"ingest api", "ingest engine", "ingest floor", "import", "import floor", "latency", "steps", "email",
-             "email render", "email send", "month", "timers"}
+SCENARIOS = {"ingest api", "ingest engine", "ingest floor", "import", "import floor", "latency", "latency paced",
+             "steps", "email", "email render", "email send", "month", "timers"}
 POSTGRES_ONLY = {"timers procrastinate"}  # the peer job queue runs on PostgreSQL only
 
 
