@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.exc import DBAPIError
 
-from storeflow.jsonenc import dumps
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import (
     carts,
@@ -26,9 +24,6 @@ from storeflow.store.tables import (
 
 ACTIVE_STATUSES = ("active", "waiting")
 _MAX_MERGE_HOPS = 16
-_INSERT_STEPS = ("INSERT INTO run_steps (run_id, seq, step_key, step_path, kind, status, at, detail) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_COPY_STEPS = "COPY run_steps (run_id, seq, step_key, step_path, kind, status, at, detail) FROM STDIN"
 _CHUNK = 500  # ids per IN list
 # What the worker's batch operations read and write, by kind.
 BATCH_TABLES: dict[str, Table] = {"event": events, "profile": profiles, "order": orders, "cart": carts,
@@ -64,33 +59,8 @@ class RunsOps(TxBase):
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def append_steps(self, rows: list[dict[str, Any]]) -> None:
-        """Add step-log rows: an executemany, or on PostgreSQL one COPY (a third of the time)."""
-        if not rows:
-            return
-        if self.conn.dialect.name == "sqlite":  # straight to the driver: no per-row bind processing
-            text_of: dict[datetime, str] = {}
-            for r in rows:
-                if r["at"] not in text_of:  # as SQLAlchemy stores it: naive UTC text
-                    text_of[r["at"]] = r["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            self.conn.exec_driver_sql(_INSERT_STEPS, [
-                (r["run_id"], r["seq"], r["step_key"], r["step_path"], r["kind"], r["status"], text_of[r["at"]],
-                 dumps(r["detail"])) for r in rows])
-            return
-        if self.conn.dialect.name != "postgresql":
-            self.conn.execute(run_steps.insert(), rows)
-            return
-        import psycopg
-
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(_COPY_STEPS) as copy:
-                for r in rows:
-                    copy.write_row((r["run_id"], r["seq"], r["step_key"], r["step_path"], r["kind"], r["status"],
-                                    r["at"].astimezone(UTC), dumps(r["detail"])))
-        except psycopg.Error as exc:
-            raise DBAPIError(_COPY_STEPS, None, exc) from exc  # as any other statement's error
-        finally:
-            cursor.close()
+        """Add step-log rows in one round (executemany on SQLite, COPY on PostgreSQL)."""
+        self.bulk_insert(run_steps, rows)
 
     def run_steps_of(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq))
