@@ -22,10 +22,10 @@ import httpx
 
 from benchmarks.common import START, BenchmarkError, Figure, count_statements, open_storeflow
 from benchmarks.flows47 import apply_all
-from benchmarks.server import serve
+from benchmarks.server import bench_store, serve
 from benchmarks.targets import Target
 from benchmarks.workload import commerce_events
-from storeflow.clock import SystemClock, VirtualClock
+from storeflow.clock import VirtualClock
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,7 @@ def _count(results: list[dict[str, Any]], statuses: dict[str, int]) -> int:
 def ingest_api(target: Target, sizes: Sizes) -> Figure:
     """Events/s through HTTP: POST /v1/events/batch to a ``storeflow serve --api-only`` process."""
     with target.database() as url:
-        sf = open_storeflow(url, SystemClock())
-        try:
-            flows = apply_all(sf)
-            _, key = sf.keys.create("private", "bench")
-        finally:
-            sf.close()
+        flows, key = bench_store(url)
         events = commerce_events(sizes.events, profiles=sizes.profiles, now=datetime.now(UTC))
         bodies = [json.dumps({"events": events[i:i + sizes.batch]}).encode()
                   for i in range(0, len(events), sizes.batch)]

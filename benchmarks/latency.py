@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -34,9 +33,8 @@ from sqlalchemy import func, select
 
 from benchmarks.common import BenchmarkError, Figure, open_storeflow
 from benchmarks.email import SmtpSink
-from benchmarks.flows47 import apply_all
 from benchmarks.ingest import FULL, QUICK, Sizes
-from benchmarks.server import serve, storeflow_cli
+from benchmarks.server import bench_store, serve, stop, storeflow_cli
 from benchmarks.targets import Target
 from benchmarks.workload import commerce_events
 from storeflow.clock import SystemClock
@@ -56,7 +54,7 @@ def run(target: Target, quick: bool) -> list[Figure]:
 @contextmanager
 def worker_process(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """``storeflow serve --worker-only``; yields once it says it runs (imports and start-up done)."""
-    drain: threading.Thread | None = None
+    drains: list[threading.Thread] = []
     proc = subprocess.Popen([*storeflow_cli(), "--database-url", url, "serve", "--worker-only"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
@@ -68,20 +66,11 @@ def worker_process(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[b
                 break
         else:
             raise BenchmarkError("storeflow serve --worker-only did not start:\n" + "".join(seen[-20:]))
-        drain = threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True)
-        drain.start()
+        drains.append(threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True))
+        drains[0].start()
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if drain is not None:
-            drain.join(timeout=10)  # the process is gone: its output ends
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc, drains)
 
 
 def _probe(n: int) -> dict[str, Any]:
@@ -97,12 +86,7 @@ def _probe(n: int) -> dict[str, Any]:
 def latency(target: Target, sizes: Sizes, rate: float | None) -> Figure:
     """Probes under a load of ``sizes``: as fast as the API takes it (``rate`` None), or paced."""
     with target.database() as url:
-        sf = open_storeflow(url, SystemClock())
-        try:
-            flows = apply_all(sf)
-            _, key = sf.keys.create("private", "bench")
-        finally:
-            sf.close()
+        flows, key = bench_store(url)
         load = commerce_events(sizes.events, profiles=sizes.profiles, now=datetime.now(UTC))
         bodies = [json.dumps({"events": load[i:i + sizes.batch]}).encode()
                   for i in range(0, len(load), sizes.batch)]

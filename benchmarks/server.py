@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -86,17 +86,37 @@ def serve(database_url: str, *args: str, env: dict[str, str] | None = None,
         server.cpu_seconds = server.cpu_now()
         server.peak_rss_mb = server.rss_peak_now()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for drain in drains:
-            drain.join(timeout=10)  # the process is gone: its output ends
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc, drains)
+
+
+def stop(proc: subprocess.Popen[Any], drains: list[threading.Thread]) -> None:
+    """SIGTERM (then SIGKILL after 30 s); then the threads reading its output, then the pipe."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for drain in drains:
+        drain.join(timeout=10)  # the process is gone: its output ends
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def bench_store(url: str) -> tuple[int, str]:
+    """The 47 live flows and a private API key on a fresh database: (flows applied, key secret)."""
+    from benchmarks.common import open_storeflow
+    from benchmarks.flows47 import apply_all
+    from storeflow.clock import SystemClock
+
+    sf = open_storeflow(url, SystemClock())
+    try:
+        flows = apply_all(sf)
+        _, key = sf.keys.create("private", "bench")
+    finally:
+        sf.close()
+    return flows, key
 
 
 def _wait_listening(proc: subprocess.Popen[str], output: list[str], timeout: float,
