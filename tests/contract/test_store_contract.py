@@ -274,3 +274,21 @@ def test_batch_writes_update_many_rows_and_replace_waits(db_url: str) -> None:
         for i in (1, 2)]
     assert logged[0]["at"].tzinfo is not None
     store.close()
+
+
+def test_next_due_at_is_the_earliest_due_run_of_a_live_flow(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        assert tx.next_due_at() is None
+        for fid, status in (("live", "live"), ("paused", "paused")):
+            tx.insert_flow({"id": fid, "name": fid, "status": status, "current_version": 1, "trigger_kind": "event",
+                            "trigger_event": "x", "created_at": T0, "updated_at": T0})
+        for rid, fid, due in (("r1", "paused", T0), ("r2", "live", T0 + timedelta(hours=2)),
+                              ("r3", "live", T0 + timedelta(hours=1)), ("r4", "live", None)):
+            tx.create_run({"id": rid, "flow_id": fid, "flow_version": 1, "profile_id": None, "status": "waiting",
+                           "cursor": "steps[0]", "due_at": due, "active_key": None, "context": {}, "attempts": 0,
+                           "started_at": T0, "updated_at": T0})
+    with store.transaction() as tx:
+        assert tx.next_due_at() == T0 + timedelta(hours=1)  # the paused flow's earlier run does not count
+    store.close()
