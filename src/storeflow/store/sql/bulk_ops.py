@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storeflow.errors import LostRace
@@ -52,15 +52,19 @@ def _lost_race(what: str) -> Iterator[None]:
 class BulkOps(TxBase):
     # -- reads -----------------------------------------------------------------------------------
     def identity_owners(self, idents: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """Profile id owning each (kind, value) that has one."""
-        keys = sorted(set(idents))
+        """Profile id owning each (kind, value) that has one. One ``kind = ? AND value IN (...)`` per
+        kind: SQLite scans the whole table for a row-value IN, but seeks the primary key for this."""
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in idents:
+            by_kind.setdefault(kind, set()).add(value)
         out: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(
-                select(identities.c.kind, identities.c.value, identities.c.profile_id)
-                .where(tuple_(identities.c.kind, identities.c.value).in_(list(chunk)))
-            ).all()
-            out.update({(r.kind, r.value): r.profile_id for r in rows})
+        for kind, values in sorted(by_kind.items()):
+            for chunk in _chunks(sorted(values)):
+                rows = self.conn.execute(
+                    select(identities.c.value, identities.c.profile_id)
+                    .where(identities.c.kind == kind, identities.c.value.in_(chunk))
+                ).all()
+                out.update({(kind, r.value): r.profile_id for r in rows})
         return out
 
     def profiles_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
