@@ -32,6 +32,9 @@ QUICK_CUSTOMERS: Final = 300
 QUICK_DAYS: Final = 2
 TARGET_SECONDS: Final = 600.0
 TARGET_RSS_MB: Final = 1024.0
+# The full month does not fit in a benchmark run yet: it stops after the first simulated day that ends
+# past this many seconds, and the month's time is extrapolated from the days done (said in the figure).
+FULL_BUDGET_S: Final = float(os.environ.get("STOREFLOW_BENCH_MONTH_BUDGET_S", "600"))
 
 
 def products_for(customers: int) -> int:
@@ -42,16 +45,18 @@ def products_for(customers: int) -> int:
 def run(target: Target, quick: bool) -> list[Figure]:
     if quick:
         return [month(target, QUICK_CUSTOMERS, QUICK_DAYS)]
-    return [month(target, FULL_CUSTOMERS, FULL_DAYS, progress=True)]
+    return [month(target, FULL_CUSTOMERS, FULL_DAYS, progress=True, budget_s=FULL_BUDGET_S)]
 
 
-def month(target: Target, customers: int, days: int, *, progress: bool = False) -> Figure:
+def month(target: Target, customers: int, days: int, *, progress: bool = False,
+          budget_s: float | None = None) -> Figure:
     with target.database() as url, tempfile.TemporaryDirectory(prefix="storeflow-month-mail-") as mail:
         mailbox = Mailbox(Path(mail))
         mailbox.start()
         try:
             spec = MonthSpec(url=url, smtp_port=mailbox.port, customers=customers,
-                             products=products_for(customers), days=days, start=START, progress=progress)
+                             products=products_for(customers), days=days, start=START, progress=progress,
+                             budget_s=budget_s)
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 result = pool.submit(simulate_month, spec).result()
             received = mailbox.count
@@ -66,7 +71,10 @@ def _figure(backend: str, customers: int, days: int, r: dict[str, Any], received
     messages: dict[str, int] = r["messages"]
     sent = sum(n for key, n in messages.items() if key.endswith(("/sent", "/delivered")))
     wall, run_s = r["wall_s"], r["run_s"]
+    done = int(r["days_done"]) or days
+    whole_month_s = r["import_s"] + r["build_s"] + run_s * days / done  # the days not simulated, at the same pace
     details = {
+        "days_done": done, "month_wall_s_extrapolated": round(whole_month_s, 1) if done < days else None,
         "customers": customers, "days": days, "flows": r["flows"], "products": products_for(customers),
         "wall_s": round(wall, 1), "cpu_seconds": round(r["cpu_s"], 1), "month_s": round(run_s, 1),
         "imported_customers": r["imported"], "import_s": round(r["import_s"], 1),
@@ -78,11 +86,13 @@ def _figure(backend: str, customers: int, days: int, r: dict[str, Any], received
         "peak_rss_mb": r["peak_rss_mb"], "rss_after_people_mb": r["rss_after_people_mb"],
         "time_split_s": r["time_split_s"], "runs": r["runs"], "profiles": r["profiles"], "sim": r["sim"],
         "events_by_type": r["events_by_type"], "calls": r["calls"],
-        "target_met": {"month_under_10_min": wall < TARGET_SECONDS, "rss_under_1_gb": r["peak_rss_mb"] < TARGET_RSS_MB},
+        "target_met": {"month_under_10_min": done == days and wall < TARGET_SECONDS,
+                       "rss_under_1_gb": r["peak_rss_mb"] < TARGET_RSS_MB},
     }
     split = r["time_split_s"]
     top = sorted(split.items(), key=lambda kv: -kv[1])[:3]
-    note = (f"{customers:,} customers, {days} d, 47 flows: {r['steps']:,} steps ({details['steps_per_second']:,}/s), "
+    span = f"{days} d" if done == days else f"{done} of {days} d (month ~{whole_month_s / 60:,.0f} min at this pace)"
+    note = (f"{customers:,} customers, {span}, 47 flows: {r['steps']:,} steps ({details['steps_per_second']:,}/s), "
             f"{sent:,} messages, peak RSS {r['peak_rss_mb']:,.0f} MB; most time: "
             + ", ".join(f"{k} {v:,.0f}s" for k, v in top) + f" (target: {TARGET_SECONDS:.0f}s, 1 GB)")
     return Figure(backend, "month", int(r["sim_events"]), "events", run_s, details, note)

@@ -66,6 +66,7 @@ class MonthSpec:
     seed: int = 7
     progress: bool = False  # a line per simulated day on stderr
     import_customers: bool = True  # the customer list is imported first
+    budget_s: float | None = None  # stop after the first simulated day that ends past this (seconds of the month)
 
 
 def peak_rss_mb() -> float:
@@ -138,7 +139,12 @@ def simulate_month(spec: MonthSpec) -> dict[str, Any]:
             day_started[0] = now
 
         run_started = time.perf_counter()
-        stats = sim.run(progress if spec.progress else None)
+        budget = spec.budget_s
+
+        def over_budget() -> bool:
+            return budget is not None and time.perf_counter() - run_started > budget
+
+        stats = sim.run(progress if spec.progress else None, over_budget)
         run_s = time.perf_counter() - run_started
         counted = _count(sf)
     finally:
@@ -150,7 +156,7 @@ def simulate_month(spec: MonthSpec) -> dict[str, Any]:
     return {
         "wall_s": wall, "cpu_s": cpu, "run_s": run_s, "imported": imported, "import_s": import_s,
         "build_s": build_s, "setup_s": stats.setup_s, "flows": flows,
-        "sim_events": stats.events, "steps": steps[0], "time_split_s": split,
+        "sim_events": stats.events, "steps": steps[0], "time_split_s": split, "days_done": stats.days_done,
         "calls": dict(timers.calls), "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": round(rss_at_start, 1), "rss_after_people_mb": round(rss_after_people, 1),
         "sim": {"visits": stats.visits, "carts": stats.carts, "checkouts": stats.checkouts, "orders": stats.orders,

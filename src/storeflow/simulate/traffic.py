@@ -135,7 +135,10 @@ class Simulation:
         return zones
 
     # -- the run -------------------------------------------------------------------------------
-    def run(self, progress: Callable[[int, int], None] | None = None) -> SimStats:
+    def run(self, progress: Callable[[int, int], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> SimStats:
+        """Simulate the days; ``progress`` hears after each day, and ``stop`` (asked after each day)
+        ends the run early, with ``stats.days_done`` the days simulated."""
         t0 = time.perf_counter()
         self.clock.set(self.start)
         self._setup()
@@ -159,8 +162,12 @@ class Simulation:
             if self._flows_ran[1]:  # only flows send email
                 self._flows_ran[1] = False
                 self._read_mail()
-            if progress is not None and (hour + 1) % 24 == 0:
-                progress((hour + 1) // 24, self.days)
+            if (hour + 1) % 24 == 0:
+                self.stats.days_done = (hour + 1) // 24
+                if progress is not None:
+                    progress(self.stats.days_done, self.days)
+                if stop is not None and stop():
+                    break
         self.stats.run_s = time.perf_counter() - t1
         return self.stats
 

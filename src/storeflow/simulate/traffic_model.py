@@ -66,6 +66,7 @@ class SimStats:
     unsubscribes: int = 0
     setup_s: float = 0.0
     run_s: float = 0.0
+    days_done: int = 0  # whole simulated days (fewer than asked when the run was stopped early)
 
 
 @dataclass
