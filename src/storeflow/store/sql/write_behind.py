@@ -81,6 +81,7 @@ class WriteBehindTx(SqlTx):
         self._orders_by_profile: dict[str, set[str]] = {}
         self._orders_of: set[str] = set()  # profiles whose orders are all in _orders
         self._products: dict[str, tuple[dict[str, Any], list[dict[str, Any]], int] | None] = {}
+        self._products_written = False
         self._entry_rows: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._entries_of: set[str] = set()  # profiles whose entries of _entry_flows are all cached
         self._entry_flows: frozenset[str] = frozenset()
@@ -371,15 +372,23 @@ class WriteBehindTx(SqlTx):
             self._products[product_id] = self.products_with_stock([product_id]).get(product_id)
         return self._products[product_id]
 
+    # Once this batch has written a product, a variant or stock, product reads go to the database one
+    # query each, as they did before the cache: a catalog sync writes what it reads next.
     def get_product(self, product_id: str) -> dict[str, Any] | None:
+        if self._products_written and product_id not in self._products:
+            return super().get_product(product_id)
         found = self._product(product_id)
         return None if found is None else found[0]
 
     def product_variants(self, product_id: str) -> list[dict[str, Any]]:
+        if self._products_written and product_id not in self._products:
+            return super().product_variants(product_id)
         found = self._product(product_id)
         return [] if found is None else found[1]
 
     def product_stock(self, product_id: str) -> int:
+        if self._products_written and product_id not in self._products:
+            return super().product_stock(product_id)
         found = self._product(product_id)
         return 0 if found is None else found[2]
 
@@ -479,6 +488,7 @@ def _flushing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             pass
         elif name in _PRODUCTS:
             self._products.clear()
+            self._products_written = True
         else:
             self.invalidate()
         return result
