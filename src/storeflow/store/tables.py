@@ -304,6 +304,9 @@ outbox = Table(
     Column("clicked_at", UTCDateTime(), nullable=True),
     UniqueConstraint("idempotency_key"),
     Index(None, "next_attempt_at"),
+    # The dispatcher's claims seek the live messages only, however many sent ones pile up.
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "status", "lease_until"),
     Index(None, "run_id"),
     Index(None, "provider_id"),
     Index(None, "profile_id"),

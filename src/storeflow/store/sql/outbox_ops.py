@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storeflow.store.sql.common import TxBase, as_dict
@@ -36,16 +36,15 @@ class OutboxOps(TxBase):
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
         """Pending messages due now, and sending ones whose lease ran out (a worker died mid-send).
         Each comes back with ``attempts`` counted and ``held_lease``, the lease this worker holds."""
-        q = (
-            select(outbox)
-            .where(or_(
-                (outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now),
-                (outbox.c.status == "sending") & (outbox.c.lease_until <= now),
-            ))
-            .order_by(outbox.c.next_attempt_at)
-            .limit(limit)
-        )
-        rows = [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
+        # Two queries, each seeking its own index on (status, time): one OR over both walked every
+        # message ever sent, on every claim.
+        expired = (select(outbox).where(outbox.c.status == "sending", outbox.c.lease_until <= now)
+                   .order_by(outbox.c.lease_until).limit(limit))
+        rows = [dict(r) for r in self.conn.execute(self.store.lock_for_claim(expired)).mappings()]
+        if len(rows) < limit:
+            due = (select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+                   .order_by(outbox.c.next_attempt_at).limit(limit - len(rows)))
+            rows += [dict(r) for r in self.conn.execute(self.store.lock_for_claim(due)).mappings()]
         if not rows:
             return rows
         held = now + lease

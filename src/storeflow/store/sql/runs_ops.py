@@ -90,14 +90,24 @@ class RunsOps(TxBase):
         return {status: int(n) for status, n in self.conn.execute(q).all()}
 
     def next_due_at(self) -> datetime | None:
-        """The earliest due time among runs of live flows. Walks the due_at index from the start and
-        stops at the first live run (a MIN over the join read every waiting run: 0.45 s with a million
-        on PostgreSQL, paid by every idle worker wake-up)."""
-        live = select(flows.c.id).where(flows.c.status == "live")
+        """The earliest due time among runs of live flows. Reads the first due runs in due_at order
+        (an index seek) and keeps the first of a live flow; only if all of those belong to paused
+        flows does it ask the database to search further. (A MIN over a join with flows read every
+        waiting run: 150 ms with a million on PostgreSQL, on every idle wake-up of a worker.)"""
+        live = {str(r[0]) for r in self.conn.execute(select(flows.c.id).where(flows.c.status == "live"))}
+        if not live:
+            return None
+        head = self.conn.execute(
+            select(runs.c.due_at, runs.c.flow_id).where(runs.c.due_at.is_not(None))
+            .order_by(runs.c.due_at).limit(64)).all()
+        for due_at, flow_id in head:
+            if flow_id in live:
+                return due_at  # type: ignore[no-any-return]
+        if len(head) < 64:
+            return None
         value: datetime | None = self.conn.execute(
-            select(runs.c.due_at).where(runs.c.due_at.is_not(None), runs.c.flow_id.in_(live))
-            .order_by(runs.c.due_at).limit(1)
-        ).scalar_one_or_none()
+            select(func.min(runs.c.due_at)).where(runs.c.flow_id.in_(sorted(live)))
+        ).scalar_one()
         return value
 
     # -- waits for events ----------------------------------------------------------------------
