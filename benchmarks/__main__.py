@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             console.print(f"[dim]{target.name}: {name} ({'quick' if args.quick else 'full'} sizes)...[/dim]")
             figures += SCENARIOS[name](target, args.quick)
+            if args.json:  # after every scenario: a long run that fails later keeps what it measured
+                write_json(document(figures, argv=argv, args={**vars(args), "json": str(args.json)},
+                                    backends=backends, skipped=skipped, load_at_start=load_at_start), args.json)
 
     print_table(console, figures, f"storeflow benchmarks ({'quick' if args.quick else 'full'} sizes)")
     if args.json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -253,3 +253,36 @@ def test_bulk_inserts_store_what_sqlalchemy_stores(db_url: str, clock: VirtualCl
             assert tx.get_event("fast") == {**tx.get_event("slow"), "id": "fast", "idempotency_key": "k1"}  # type: ignore[dict-item]
     finally:
         sf.close()
+
+
+def test_a_deadlock_on_postgresql_is_a_lost_race_to_retry(pg_url: str) -> None:
+    from storeflow.store import open_store
+
+    store = open_store(pg_url)
+    store.migrate()
+    with store.transaction() as tx:
+        for pid in ("a", "b"):
+            tx.create_profile(pid, T_DEADLOCK)
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = []
+
+    def update(first: str, second: str) -> None:
+        try:
+            with store.transaction() as tx:
+                tx.update_profile(first, T_DEADLOCK, locale="pt_BR")
+                barrier.wait()
+                tx.update_profile(second, T_DEADLOCK, locale="id_ID")
+            outcomes.append("committed")
+        except LostRace as exc:
+            outcomes.append("lost" if "safe to retry" in str(exc) else f"lost without a hint: {exc}")
+
+    threads = [threading.Thread(target=update, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    store.close()
+    assert sorted(outcomes) == ["committed", "lost"]
+
+
+T_DEADLOCK = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -11,11 +11,16 @@ from sqlalchemy import Select, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storeflow.errors import MigrationError, StorageError
+from storeflow.errors import LostRace, MigrationError, StorageError
 from storeflow.store import tables
 from storeflow.store.sql.tx import SqlTx
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost to another and retrying
+# it is the documented remedy.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 class SqlStore:
@@ -45,6 +50,9 @@ class SqlStore:
             with self.engine.begin() as conn:
                 yield SqlTx(conn, self)
         except SQLAlchemyError as exc:
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES:
+                raise LostRace(f"the database gave up this transaction for another: {exc.__class__.__name__}: "
+                               f"{getattr(exc, 'orig', exc)}; it rolled back and is safe to retry") from exc
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     @contextmanager

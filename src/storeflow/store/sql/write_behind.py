@@ -440,6 +440,12 @@ class WriteBehindTx(SqlTx):
                 or self._order_changes or self._runs or self._entries):
             return
         self.flushes += 1
+        # Lock the existing rows this flush updates, profiles first and each table in id order, as
+        # the worker does: two transactions that lock in different orders deadlock on PostgreSQL.
+        for kind, ids in (("profile", {*self._profile_changes, *self._touched}), ("order", self._order_changes),
+                          ("cart", self._cart_changes)):
+            if ids and self.conn.dialect.name == "postgresql":
+                SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["id"])
         self.insert_profiles([dict(r) for r in self._new_profiles.values()])
         self.update_by_id("profiles", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
         self.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
