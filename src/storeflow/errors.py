@@ -10,7 +10,7 @@
     ├── ConflictError               a state change that is not allowed (e.g. activating an archived flow)
     ├── StorageError                the database failed (wrapped driver or SQLAlchemy error)
     │   ├── MigrationError          the schema could not be brought up to date
-    │   └── LostRace                a concurrent writer stored a row this batch meant to write; retry
+    │   └── LostRace                a concurrent transaction won (a row this batch meant to write, a deadlock); retry
     ├── ActionError                 a flow action failed
     │   ├── TransientActionError    worth retrying with backoff
     │   └── PermanentActionError    retrying cannot help; the step is marked failed
@@ -92,8 +92,9 @@ class MigrationError(StorageError):
 
 
 class LostRace(StorageError):
-    """Another transaction wrote a row (an event's idempotency key, a run's active key) that this
-    batch meant to write; the batch rolled back and is safe to retry."""
+    """Another transaction won: it wrote a row (an event's idempotency key, an identity, a run's
+    active key) that this batch meant to write, or the database broke a deadlock or serialization
+    conflict against this one. The transaction rolled back and is safe to retry."""
 
 
 class ActionError(StoreflowError):
