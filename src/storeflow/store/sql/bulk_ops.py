@@ -32,11 +32,11 @@ from storeflow.store.tables import (
     variants,
 )
 
-_CHUNK = 500  # keys per IN list: well under SQLite's 32,766 bound parameters, even for pairs
+CHUNK = 500  # keys per IN list: well under SQLite's 32,766 bound parameters, even for pairs
 T = TypeVar("T")
 
 
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
@@ -188,18 +188,6 @@ class BulkOps(TxBase):
     def insert_carts(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.bulk_insert(carts, rows)
-
-    def update_by_id(self, table_name: str, rows: list[dict[str, Any]]) -> None:
-        """One UPDATE per distinct set of columns; each row holds ``id`` and the new values."""
-        table = {"profiles": profiles, "carts": carts, "orders": orders}[table_name]
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            cols = tuple(sorted(k for k in row if k != "id"))
-            groups.setdefault(cols, []).append({"_id": row["id"], **{f"_{c}": row[c] for c in cols}})
-        for cols, params in groups.items():
-            stmt = update(table).where(table.c.id == bindparam("_id")).values(
-                {c: bindparam(f"_{c}") for c in cols})
-            self.conn.execute(stmt, params)
 
     def touch_active_many(self, rows: list[dict[str, Any]]) -> None:
         """Rows of id and at: ``last_active_at`` moves forward only."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
 
+from storeflow.store.sql.bulk_ops import CHUNK as _CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import (
     carts,
@@ -24,7 +25,6 @@ from storeflow.store.tables import (
 
 ACTIVE_STATUSES = ("active", "waiting")
 _MAX_MERGE_HOPS = 16
-_CHUNK = 500  # ids per IN list
 # What the worker's batch operations read and write, by kind.
 BATCH_TABLES: dict[str, Table] = {"event": events, "profile": profiles, "order": orders, "cart": carts,
                                   "product": products, "run": runs}

@@ -447,14 +447,14 @@ class WriteBehindTx(SqlTx):
             if ids and self.conn.dialect.name == "postgresql":
                 SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["id"])
         self.insert_profiles([dict(r) for r in self._new_profiles.values()])
-        self.update_by_id("profiles", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
+        self.update_rows("profile", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
         self.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
         self.insert_identities(self._new_identities)
         self.insert_events(self._events)
         self.insert_carts([dict(r) for r in self._new_carts.values()])
-        self.update_by_id("carts", [{"id": cid, **vals} for cid, vals in self._cart_changes.items()])
+        self.update_rows("cart", [{"id": cid, **vals} for cid, vals in self._cart_changes.items()])
         self.insert_orders([dict(r) for r in self._new_orders.values()])
-        self.update_by_id("orders", [{"id": oid, **vals} for oid, vals in self._order_changes.items()])
+        self.update_rows("order", [{"id": oid, **vals} for oid, vals in self._order_changes.items()])
         self.create_runs(self._runs)
         self.record_entries(self._entries)
         self._new_profiles, self._profile_changes, self._touched = {}, {}, {}
@@ -474,7 +474,7 @@ _PASS_THROUGH = frozenset({
     "notify_after_commit", "upsert", "bulk_insert", "flows_revision", "live_flows", "get_flow_version", "write_behind",
     "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
-    "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_by_id",
+    "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
 })
 
