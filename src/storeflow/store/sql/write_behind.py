@@ -253,12 +253,6 @@ class WriteBehindTx(SqlTx):
         if row["profile_id"] is not None:
             self._carts_by_profile.setdefault(row["profile_id"], set()).add(row["id"])
 
-    def _forget_carts(self, profile_id: str | None, cart_ids: list[str]) -> None:
-        for cid in [*cart_ids, *self._carts_by_profile.pop(profile_id or "", ())]:
-            self._carts.pop(cid, None)
-        if profile_id is not None:
-            self._carts_of.discard(profile_id)
-
     def get_cart(self, cart_id: str) -> dict[str, Any] | None:
         if cart_id not in self._carts:
             row = super().get_cart(cart_id)
