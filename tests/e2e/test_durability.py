@@ -208,25 +208,16 @@ def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing(db_url: str, start_
     finally:
         sf.close()
     with reader(db_url) as db:
-        first = start_worker("worker-1", database_url=db_url, worker_batch_size=KILL_BATCH)
-        done = 0
-        started = time.monotonic()
-
-        def some_committed() -> bool:
-            nonlocal done
-            done = completed(db)
-            return done >= KILL_RUNS // 4
-
-        wait_until(some_committed, 60, lambda: f"no progress to kill at: {done} completed", (first,),
-                   interval=0.02)
-        # Kill a little later than a commit, i.e. inside the next batch's transaction (the worker
-        # spends nearly all its time in one): half the time one batch has taken so far.
-        per_batch = (time.monotonic() - started) / max(1, done // KILL_BATCH)
-        time.sleep(min(0.5, per_batch / 2))
+        # Pause the worker inside its fifth batch, half-way through it: four batches committed, the
+        # fifth's transaction open with half its runs advanced. The kill follows the worker's own word
+        # that it got there, never a guess of how long that takes.
+        pause_at = KILL_RUNS // 4 + KILL_BATCH // 2 + 1
+        first = start_worker("worker-1", database_url=db_url, worker_batch_size=KILL_BATCH, pause_at_run=pause_at)
+        first.wait_for_line(f"paused mid-batch at run {pause_at}", timeout=120)
         first.kill()
 
         at_kill = progress(db)  # nothing can commit any more: this is what survived the kill
-        assert 0 < at_kill.completed < KILL_RUNS, f"the kill did not land mid-way: {at_kill}"
+        assert at_kill.completed == KILL_RUNS // 4, f"the kill did not land mid-way: {at_kill}"
         assert at_kill.statuses == {"completed": at_kill.completed, "active": KILL_RUNS - at_kill.completed}
         assert at_kill.completed % KILL_BATCH == 0, f"a partial batch was committed: {at_kill}"
         assert at_kill.steps == at_kill.completed * len(EXPECTED_STEPS), at_kill

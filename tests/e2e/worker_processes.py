@@ -30,8 +30,26 @@ from storeflow.settings import Settings
 
 config = json.loads(sys.argv[1])
 mode, result_path = config.pop("mode"), config.pop("result_path")
+pause_at = config.pop("pause_at_run", None)
 sf = Storeflow(Settings(**config), clock=SystemClock())
 stop = threading.Event()
+
+if pause_at is not None:
+    # A progress-triggered kill point: the worker advances runs one after another inside its batch's
+    # open transaction; at the pause_at-th run it says so and blocks there, so a SIGKILL sent after
+    # that line lands mid-batch on any machine, however fast or loaded.
+    import storeflow.engine.worker as worker_module
+
+    advance, advanced = worker_module.advance, [0]
+
+    def counting_advance(*args, **kwargs):
+        advanced[0] += 1
+        if advanced[0] == pause_at:
+            print(f"paused mid-batch at run {pause_at}", flush=True)
+            threading.Event().wait()
+        return advance(*args, **kwargs)
+
+    worker_module.advance = counting_advance
 
 
 def on_term(signum, frame):
@@ -101,6 +119,16 @@ class WorkerProcess:
         assert self.proc.stdin is not None
         self.proc.stdin.write(b"go\n")
         self.proc.stdin.flush()
+
+    def wait_for_line(self, text: str, timeout: float = 60.0) -> None:
+        """Wait until the child has printed ``text`` (observed progress, not elapsed time)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker {self.name} exited with {self.proc.returncode} before {text!r}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker {self.name} did not print {text!r} within {timeout}s:\n{self.log()}")
+            time.sleep(0.02)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no commit, no atexit; the open transaction dies with the process."""

@@ -30,7 +30,7 @@ from jinja2.runtime import Context
 
 from storeflow.flows.localtime import load_zone
 from storeflow.flows.values import as_datetime, as_decimal
-from storeflow.model.money import check_currency
+from storeflow.model.money import check_currency, currency_exponent
 
 FORMAT_KEY: Final = "storeflow:format"
 """The context key of the :class:`Formatting` of a render (not a valid template variable name)."""
@@ -122,19 +122,25 @@ def money(context: Context, amount: Any, currency: Any = None) -> str:
 @lru_cache(maxsize=4096)
 def _money_text(locale: Locale, currency: str, amount: str) -> str:
     """The formatted amount, cached: babel's formatting is most of a render's cost, and prices repeat.
-    Keyed by the amount's exact text, so 99.9 and 99.90 are separate entries (formatted alike)."""
+    Keyed by the amount's exact text, so 99.9 and 99.90 are separate entries (formatted alike).
+
+    Digits come from ISO 4217 (``currency_exponent``), not from CLDR's display data, which shows
+    some currencies without minor units (babel 2.19 gives IDR 0 digits): an amount with cents keeps
+    them. Currencies paid without minor units in cash (IDR, CLP, ...) show whole amounts without
+    ",00", as shops there do: Rp150.000, not Rp150.000,00; but Rp150.000,50 keeps its cents."""
     value = Decimal(amount)
-    if value == value.to_integral_value() and _cash_digits(currency) == 0:
-        # Currencies paid without minor units in cash (IDR, CLP, ...) show whole amounts without
-        # ",00", as shops there do: Rp150.000, not Rp150.000,00.
-        return format_currency(value, currency, format=_whole_pattern(locale), locale=locale, currency_digits=False)
-    return format_currency(value, currency, locale=locale)
+    whole = value == value.to_integral_value() and _cash_digits(currency) == 0
+    digits = 0 if whole else currency_exponent(currency)
+    return format_currency(value, currency, format=_digits_pattern(locale, digits), locale=locale,
+                           currency_digits=False)
 
 
 @lru_cache(maxsize=256)
-def _whole_pattern(locale: Locale) -> str:
+def _digits_pattern(locale: Locale, digits: int) -> str:
+    """The locale's standard currency pattern with exactly ``digits`` fraction digits."""
     pattern = locale.currency_formats["standard"].pattern
-    return re.sub(r"(0)[.,]0+", r"\1", pattern)
+    fraction = "." + "0" * digits if digits else ""
+    return re.sub(r"(0)[.,]0+|(0)(?=[^0#.,]*$)", lambda m: "0" + fraction, pattern, count=1)
 
 
 @lru_cache(maxsize=256)

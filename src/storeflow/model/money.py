@@ -7,23 +7,31 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from babel.numbers import get_currency_precision, list_currencies
+from iso4217 import Currency
 
 
 @cache
-def _known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+def _iso_exponents() -> dict[str, int]:
+    """Active ISO 4217 codes with their minor unit. Codes without one (gold, SDR, testing codes:
+    "N.A." in the standard) are not money storeflow can store."""
+    return {c.code: int(c.exponent) for c in Currency if c.exponent is not None}
 
 
-@cache
 def currency_exponent(currency: str) -> int:
-    """Digits after the decimal point stored for a currency (CLDR data via babel)."""
-    return int(get_currency_precision(currency))
+    """Digits after the decimal point a currency has: its ISO 4217 minor unit (IDR 2, JPY 0, BHD 3).
+
+    This is the standard's fact, not display data: CLDR (babel) shows rupiah without cents, but an
+    amount such as ``150000.50 IDR`` is valid and kept exact. Formatting stays with babel."""
+    try:
+        return _iso_exponents()[currency]
+    except KeyError:
+        raise ValueError(f"{currency!r} is not an ISO 4217 currency with minor units; use e.g. USD, IDR or BRL") \
+            from None
 
 
 def check_currency(value: Any) -> str:
     code = str(value or "").strip().upper()
-    if code not in _known_currencies():
+    if code not in _iso_exponents():
         raise ValueError(f"{value!r} is not an ISO 4217 currency code; use e.g. USD, IDR or BRL")
     return code
 
