@@ -216,8 +216,9 @@ def _serve(mailbox: Mailbox, db: Path, currency: str, port: int, keys: tuple[str
                           "properties": {"channel": "email"}})
     console.print(f"\nDemo store: [bold]{db}[/] (the keys are shown once)", soft_wrap=True)
     console.print(f"  private key: {private}\n  public key:  {public}", soft_wrap=True)
+    # Subscribing (consent) needs the private key: the public one may send only storefront events.
     console.print("Subscribe someone, and their welcome email lands in the mailbox:", soft_wrap=True)
-    console.print(f"  curl -X POST http://127.0.0.1:{port}/v1/events -H 'Authorization: Bearer {public}' "
+    console.print(f"  curl -X POST http://127.0.0.1:{port}/v1/events -H 'Authorization: Bearer {private}' "
                   f"-H 'content-type: application/json' -d '{example}'", soft_wrap=True, highlight=False,
                   markup=False)
     console.print(f"  ls {mailbox.folder}; storeflow --database-url sqlite:///{db} runs list\n", soft_wrap=True,

@@ -23,7 +23,7 @@ def test_single_event_is_accepted_then_duplicate(api: Api) -> None:
 
 
 def test_segment_style_names_are_accepted(api: Api) -> None:
-    resp = api.client.post("/v1/events", headers=api.public_auth, json={
+    resp = api.client.post("/v1/events", headers=api.auth, json={  # userId needs a private key
         "event": "Checkout Started", "messageId": "seg-1", "userId": "u-9", "email": "Seg@Example.com",
         "properties": {"cart_id": "c-9", "revenue": "10.00"},
     })
@@ -65,7 +65,7 @@ def test_malformed_json_is_422(sqlite_api: Api) -> None:
 
 
 def test_batch_reports_each_item(api: Api) -> None:
-    api.client.post("/v1/events", json=checkout("seen"), headers=api.auth)
+    api.client.post("/v1/events", json=checkout("seen"), headers=api.public_auth)  # same key kind, same source
     events = [
         checkout("b1"),
         {"type": "order_placed", "email": "not-an-email"},
