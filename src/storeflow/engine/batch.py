@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storeflow.engine.batch_reads import BatchHistory, BatchSuppressions
 from storeflow.engine.effects import (
     AddWait,
     Effect,
@@ -85,6 +86,8 @@ class Batch:
         self.writes = Writes()
         self._run: Writes | None = None
         self._journal: dict[Key, tuple[dict[str, Any], dict[str, Any], int]] = {}  # row, saved fields, ops
+        self.history = BatchHistory(tx, rows)  # exit_when and history conditions, a query per event type
+        self.suppressed = BatchSuppressions(tx, self._rows["profile"].values)
         if rows:
             self._preload(rows)
 
@@ -345,25 +348,14 @@ def log_row(run_id: str, seq: int, entry: StepLog, now: datetime) -> dict[str, A
             "kind": entry.kind, "status": entry.status, "at": now, "detail": entry.detail}
 
 
-class _History:
-    """The flows HistoryPort over stored events, in the batch's transaction."""
-
-    def __init__(self, tx: StoreTx) -> None:
-        self.tx = tx
-
-    def events(self, profile_id: str, event_type: str, since: datetime | None,
-               until: datetime) -> list[dict[str, Any]]:
-        return self.tx.history_events(profile_id, event_type, since, until)
-
-
 class RunEnv:
     """The StepEnv of one run in a batch: records from the batch, effects into it."""
 
     def __init__(self, batch: Batch, run: RunState, trigger: dict[str, Any] | None, store_tz: ZoneInfo,
                  messaging: tuple[Settings, Signer] | None = None) -> None:
         self.batch, self.run, self.trigger, self.now, self.store_tz = batch, run, trigger, batch.now, store_tz
-        self.messaging = Messaging(messaging[0], messaging[1], batch.tx.suppression) if messaging else None
-        self.history: HistoryPort = _History(batch.tx)
+        self.messaging = Messaging(messaging[0], messaging[1], batch.suppressed) if messaging else None
+        self.history: HistoryPort = batch.history
         self._record: dict[str, Any] | None = None  # None: (re)build at the next read
         self._last: dict[str, Any] | None = None
         self._rows: dict[str, dict[str, Any] | None] | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from storeflow.store.sql.bulk_ops import CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import events
 
@@ -34,6 +36,24 @@ class EventsOps(TxBase):
         if since is not None:
             q = q.where(events.c.occurred_at >= since)
         return [dict(r) for r in self.conn.execute(q.order_by(events.c.occurred_at)).mappings()]
+
+    def history_events_of(self, profile_ids: Iterable[str], event_type: str, since: datetime | None,
+                          until: datetime) -> dict[str, list[dict[str, Any]]]:
+        """``history_events`` for many profiles at once (one query per 500 profiles): profile id ->
+        its events in ``occurred_at`` order; profiles without any are absent."""
+        wanted = sorted(set(profile_ids))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(wanted), CHUNK):
+            q = select(events.c.profile_id, events.c.id, events.c.type, events.c.occurred_at,
+                       events.c.properties).where(
+                events.c.profile_id.in_(wanted[i:i + CHUNK]), events.c.type == event_type,
+                events.c.occurred_at <= until)
+            if since is not None:
+                q = q.where(events.c.occurred_at >= since)
+            for r in self.conn.execute(q.order_by(events.c.occurred_at)).mappings():
+                row = dict(r)
+                out.setdefault(row.pop("profile_id"), []).append(row)
+        return out
 
     def timeline(self, profile_id: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.conn.execute(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
+from storeflow.store.sql.bulk_ops import CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import meta, outbox, suppressions
 
@@ -48,6 +50,20 @@ class MessagesOps(TxBase):
     def suppression(self, channel: str, address: str) -> str | None:
         row = self.conn.execute(_SUPPRESSION, {"s_channel": channel, "s_address": address.lower()}).first()
         return None if row is None else str(row.reason)
+
+    def suppressions_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """``suppression`` for many (channel, address) pairs at once, one query per 500 addresses:
+        (channel, lowercased address) -> reason, for the suppressed ones only."""
+        wanted = {(channel, address.lower()) for channel, address in keys}
+        addresses = sorted({address for _, address in wanted})
+        channels = sorted({channel for channel, _ in wanted})
+        out: dict[tuple[str, str], str] = {}
+        for i in range(0, len(addresses), CHUNK):
+            rows = self.conn.execute(select(suppressions.c.channel, suppressions.c.address, suppressions.c.reason)
+                                     .where(suppressions.c.address.in_(addresses[i:i + CHUNK]),
+                                            suppressions.c.channel.in_(channels)))
+            out.update(((str(c), str(a)), str(reason)) for c, a, reason in rows if (c, a) in wanted)
+        return out
 
     # -- meta ----------------------------------------------------------------------------------
     def meta_value(self, key: str, default_factory: Any = None) -> str | None:
