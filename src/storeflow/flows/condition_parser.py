@@ -28,6 +28,7 @@ from storeflow.flows.conditions import (
 from storeflow.flows.durations import read_duration
 from storeflow.flows.paths import FieldPath, read_field_path
 from storeflow.flows.problems import Loc, Problems, check_keys, parse_loc, type_name, want_list, want_mapping
+from storeflow.flows.record_schema import checked_type, operator_problem
 from storeflow.flows.values import as_datetime, as_decimal, is_number, parse_iso_datetime, to_json_value
 from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean, event_type_hint
 
@@ -106,6 +107,7 @@ def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, in_history: 
 def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool) -> Comparison | None:
     roots = ("event",) if in_history else FIELD_ROOTS
     path = read_field_path(data["field"], (*loc, "field"), problems, roots)
+    ftype = checked_type(path, (*loc, "field"), problems) if path is not None else None
     ops: list[str] = []
     for key in data:
         if key == "field":
@@ -128,7 +130,11 @@ def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_h
         return None
     op = ops[0]
     value = _read_operand(op, data[op], (*loc, op), problems)
-    if path is None or value is None:
+    if path is None or ftype is None or value is None:
+        return None
+    misfit = operator_problem(ftype, op, value, str(path))
+    if misfit is not None:
+        problems.add((*loc, op), *misfit)
         return None
     return Comparison(path=path, op=op, value=value)
 

@@ -1,10 +1,13 @@
 """Evaluating conditions on records.
 
-Rules, in short: a missing value (None) makes every comparison false except ``ne``, ``not_in`` and
-``exists: false``. Numbers (int, float, Decimal) compare as exact decimals, and so does numeric text
-when the other side is a number (always for gt/gte/lt/lte). Date-times (datetime, date or ISO text)
-compare as aware datetimes. Values of types that cannot be compared make the comparison false.
-History conditions ask a :class:`HistoryPort` for the profile's past events.
+The rules are docs/flows.md's "Comparison semantics", in short: a value is read through its declared
+type (record_schema.py), so money is an exact Decimal and a date-time an aware UTC instant; a missing
+value (None, or one that does not fit its type) makes every comparison false except ``exists: false``
+and the negations ``ne``, ``not_in``, ``not_contains``, which are exactly ``not`` of eq, in, contains.
+Free values (``any``: properties) compare by their own type: numbers (and numeric text against a
+number, always for gt/gte/lt/lte) as exact decimals, dates and date-times as instants, text exactly.
+Values of types that cannot be compared make the comparison false. History conditions ask a
+:class:`HistoryPort` for the profile's past events.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from storeflow.clock import utc
 from storeflow.errors import ConditionError, Problem
@@ -30,7 +33,11 @@ from storeflow.flows.conditions import (
     SumAggregate,
 )
 from storeflow.flows.paths import resolve
+from storeflow.flows.record_schema import declared_type, read_as
 from storeflow.flows.values import as_datetime, as_decimal, is_number
+
+_NEGATIONS: Final = frozenset({"ne", "not_in", "not_contains"})
+"""The operators that are the negation of another (eq, in, contains): true on a missing value."""
 
 
 class HistoryPort(Protocol):
@@ -57,7 +64,9 @@ def evaluate(condition: Condition, ctx: EvalContext) -> bool:
     """True when ``condition`` holds for ``ctx``. Raises ConditionError when it cannot be evaluated
     (a history condition without a history port or profile, or without the anchor of its ``since``)."""
     if isinstance(condition, Comparison):
-        return compare(condition.op, resolve(ctx.record, condition.path), condition.value, utc(ctx.now))
+        path = condition.path
+        actual = read_as(declared_type(path.root, path.segments), resolve(ctx.record, path))
+        return compare(condition.op, actual, condition.value, utc(ctx.now))
     if isinstance(condition, AllOf):
         return all(evaluate(child, ctx) for child in condition.conditions)
     if isinstance(condition, AnyOf):
@@ -72,7 +81,7 @@ def compare(op: str, actual: Any, expected: Any, now: datetime) -> bool:
     if op == "exists":
         return (actual is not None) is bool(expected)
     if actual is None:
-        return op in ("ne", "not_in")
+        return op in _NEGATIONS
     if op == "eq":
         return values_equal(actual, expected)
     if op == "ne":

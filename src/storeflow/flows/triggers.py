@@ -20,6 +20,7 @@ from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.localtime import format_time_of_day, read_time_of_day, read_timezone
 from storeflow.flows.paths import FieldPath, read_field_path
 from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping
+from storeflow.flows.record_schema import is_date_field
 from storeflow.flows.vocabulary import did_you_mean
 
 DEFAULT_MAX_AGE: Final = dt.timedelta(days=1)
@@ -125,6 +126,8 @@ def _read_schedule_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems
 
 def _read_date_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> DateTrigger | None:
     path = read_field_path(spec["date"], (*loc, "date"), problems, ("profile",))
+    if path is not None and not is_date_field(path, (*loc, "date"), problems):
+        path = None
     offset: dt.timedelta | None = dt.timedelta(0)
     if "offset" in spec:
         offset = read_duration(spec["offset"], (*loc, "offset"), problems, signed=True, allow_zero=True)

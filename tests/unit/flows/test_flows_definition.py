@@ -52,7 +52,7 @@ def test_triggers() -> None:
     event = parse_flow(
         flow(
             [{"exit": True}],
-            {"event": "checkout_started", "filter": {"field": "cart.total", "gt": 0}, "max_age": "2h"},
+            {"event": "checkout_started", "filter": {"field": "cart.value", "gt": 0}, "max_age": "2h"},
         )
     )
     assert isinstance(event.trigger, EventTrigger)

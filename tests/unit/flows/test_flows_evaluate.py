@@ -66,7 +66,7 @@ def test_resolution_rules() -> None:
         ("in", [1], False),
         ("not_in", [1], True),
         ("contains", "x", False),
-        ("not_contains", "x", False),
+        ("not_contains", "x", True),  # the negation of contains, like ne and not_in
         ("starts_with", "x", False),
         ("exists", True, False),
         ("exists", False, True),
@@ -157,12 +157,12 @@ def test_date_time_operators(value: Any, op: str, operand: Any, expected: bool) 
 
 
 def test_logic() -> None:
-    record = {"profile": {"country": "BR", "tags": ["vip"]}, "cart": {"total": "80.00"}}
+    record = {"profile": {"country": "BR", "tags": ["vip"]}, "cart": {"value": Decimal("80.00")}}
     cond = {
         "all": [
             {"any": [{"field": "profile.country", "eq": "US"}, {"field": "profile.country", "eq": "BR"}]},
             {"not": {"field": "profile.tags", "contains": "blocked"}},
-            {"field": "cart.total", "gte": 50},
+            {"field": "cart.value", "gte": 50},
         ]
     }
     assert check(cond, record) is True

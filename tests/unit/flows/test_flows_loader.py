@@ -55,6 +55,13 @@ def test_all_problems_at_once_with_lines() -> None:
         (3, "stauts", 'unknown key "stauts"', 'did you mean "status"?'),
         (5, "trigger.event", 'unknown event type "checkout_startd"', 'did you mean "checkout_started"?'),
         (
+            8,
+            "trigger.filter.all[0].field",
+            'unknown field "total" of cart',
+            'did you mean "value"? known fields of cart: checkout_url, converted, converted_at, currency, id, '
+            "item_count, items, kind, last_activity_at, order_id, value",
+        ),
+        (
             9,
             "trigger.filter.all[1]",
             "the comparison has 2 operators (gt, lt); use exactly one",
