@@ -6,6 +6,7 @@ the TOML config file (``STOREFLOW_CONFIG`` or ``./storeflow.toml``), defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -42,8 +43,11 @@ class Settings(BaseSettings):
 
     rate_limit_private_per_s: float = 200.0
     rate_limit_private_burst: int = 400
-    rate_limit_public_per_s: float = 50.0
+    rate_limit_public_per_s: float = 50.0  # per client address: a public key is shared by every visitor
     rate_limit_public_burst: int = 100
+    rate_limit_max_clients: int = Field(default=100_000, gt=0)  # buckets kept in memory per API process
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     public_url: str = "http://127.0.0.1:8787"
     signing_secret: SecretStr | None = None
@@ -76,6 +80,17 @@ class Settings(BaseSettings):
     outbox_lease_s: float = Field(default=120.0, gt=0)  # each send also gets at least its timeout + 5 s
     low_stock_threshold: int = 5
     trigger_max_age_default_s: int = 86_400
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or network; "
+                                 "use e.g. 10.0.0.1 or 10.0.0.0/8") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod

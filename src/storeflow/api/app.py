@@ -44,7 +44,8 @@ def create_app(sf: Storeflow, *, timer: Timer = monotonic, key_cache_ttl_s: floa
     errors.install(app)
     app.add_middleware(GuardMiddleware,
                        authenticator=KeyAuthenticator(sf.keys.authenticate, ttl=key_cache_ttl_s, now=timer),
-                       limiter=TokenBucketLimiter(timer), settings=sf.settings)
+                       limiter=TokenBucketLimiter(timer, max_entries=sf.settings.rate_limit_max_clients),
+                       settings=sf.settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics, routes=known_routes, now=timer)
     return app

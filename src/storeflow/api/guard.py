@@ -1,7 +1,9 @@
 """The guard: authentication, key kind and rate limit, checked before the request body is read.
 
 Order per request: no key -> 401, unknown or revoked key -> 401 (both with ``WWW-Authenticate:
-Bearer``), public key on a private route -> 403, empty token bucket -> 429 with ``Retry-After``.
+Bearer``), public key on a private route -> 403, empty token bucket -> 429 with ``Retry-After``
+(a private key's bucket is the key's; a public key's is the client address's, see
+:mod:`storeflow.api.ratelimit`).
 Allowed responses carry ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``. Running as ASGI
 middleware (not as a FastAPI dependency) means an unauthenticated or throttled client never gets
 its body read or parsed.
@@ -26,7 +28,7 @@ from storeflow.api.auth import (
     required_kind,
 )
 from storeflow.api.encoding import json_response
-from storeflow.api.ratelimit import TokenBucketLimiter
+from storeflow.api.ratelimit import TokenBucketLimiter, client_address, parse_networks
 from storeflow.errors import StorageError
 from storeflow.settings import Settings
 
@@ -49,6 +51,15 @@ class GuardMiddleware:
             "private": (settings.rate_limit_private_per_s, settings.rate_limit_private_burst),
             "public": (settings.rate_limit_public_per_s, settings.rate_limit_public_burst),
         }
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+
+    def bucket(self, scope: Scope, principal: Principal) -> str:
+        """The rate-limit bucket: the key for a private key, key and client address for a public one."""
+        if principal.kind == "private":
+            return principal.key_id
+        client = scope.get("client")
+        forwarded = Headers(scope=scope).getlist("x-forwarded-for") if self.trusted_proxies else []
+        return f"{principal.key_id}@{client_address(client[0] if client else None, forwarded, self.trusted_proxies)}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,11 +92,12 @@ class GuardMiddleware:
             await reply(403, NEEDS_PRIVATE)
             return
         rate, burst = self.limits[principal.kind]
-        decision = self.limiter.take(principal.key_id, rate, burst)
+        decision = self.limiter.take(self.bucket(scope, principal), rate, burst)
         if not decision.allowed:
-            await reply(429, f"rate limit exceeded for this API key ({principal.kind} keys: {rate:g} "
-                        f"requests/s, bursts of {decision.limit}); retry after the Retry-After seconds",
-                        decision.headers())
+            who = "API key" if principal.kind == "private" else "client address"
+            await reply(429, f"rate limit exceeded for this {who} ({principal.kind} keys: {rate:g} "
+                        f"requests/s per {who}, bursts of {decision.limit}); retry after the Retry-After "
+                        "seconds", decision.headers())
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         extra = decision.headers()

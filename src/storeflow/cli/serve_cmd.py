@@ -102,7 +102,9 @@ def _api_server(sf: Storeflow, host: str, port: int) -> uvicorn.Server:
             # storeflow handles SIGINT/SIGTERM itself (see serve); uvicorn must not re-raise them.
             yield
 
-    config = uvicorn.Config(create_app(sf), host=host, port=port, log_level="info", lifespan="on")
+    # proxy_headers off: X-Forwarded-For is honoured by storeflow itself, only from trusted_proxies.
+    config = uvicorn.Config(create_app(sf), host=host, port=port, log_level="info", lifespan="on",
+                            proxy_headers=False)
     return Server(config)
 
 

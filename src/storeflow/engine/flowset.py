@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from storeflow.flows import EventTrigger, FlowDefinition, first_path, format_path, parse_flow
+from storeflow.flows import EventTrigger, FlowDefinition, first_path, parse_flow, step_key
 from storeflow.model.events import new_id
 from storeflow.store.base import StoreTx
 
@@ -91,7 +91,7 @@ def start_run(tx: StoreTx, defn: FlowDefinition, version: int, profile_id: str |
     trigger_at = trigger_event["occurred_at"] if trigger_event else now
     cursor = _FIRST_CURSOR.get(id(defn))
     if cursor is None or cursor[0] is not defn:
-        cursor = _FIRST_CURSOR[id(defn)] = (defn, format_path(first_path(defn)))
+        cursor = _FIRST_CURSOR[id(defn)] = (defn, step_key(defn, first_path(defn)))
     created = tx.create_run({
         "id": run_id,
         "flow_id": defn.id,

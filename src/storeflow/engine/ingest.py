@@ -16,7 +16,7 @@ from storeflow.engine.flowset import FlowSet, event_too_old, start_run
 from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
 from storeflow.engine.records import RecordLoader, StoreHistory
 from storeflow.errors import LostRace, NotFoundError
-from storeflow.flows import EvalContext, WaitForStep, evaluate, parse_path, step_at
+from storeflow.flows import EvalContext, WaitForStep, evaluate, find_step, step_at
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
 from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
@@ -184,7 +184,8 @@ class Ingestor:
             if run is None or not run["cursor"] or run["status"] != "waiting":
                 continue
             defn = self.flows.definition(tx, run["flow_id"], run["flow_version"])
-            step = step_at(defn, parse_path(run["cursor"]))
+            path = find_step(defn, run["cursor"])
+            step = step_at(defn, path) if path is not None else None
             if isinstance(step, WaitForStep) and step.where is not None:
                 ctx = EvalContext(record={"event": event}, now=now, history=StoreHistory(tx),
                                   profile_id=profile_id)

@@ -31,9 +31,9 @@ from storeflow.flows import (
     branch_path,
     choose_variant,
     evaluate,
+    find_step,
     format_path,
     next_path,
-    parse_path,
     step_at,
     step_key,
 )
@@ -62,6 +62,8 @@ class RunState:
     profile_id: str | None
     status: str
     cursor: str | None
+    """Where the run is: the key of its step (the step's id; its formatted path in versions stored
+    before every step had an id). Runs stay on the version they started with."""
     context: dict[str, Any]
     started_at: datetime
     due_at: datetime | None = None
@@ -103,7 +105,7 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
     out = Outcome(run=run)
     now = env.now
     walk = _walk(defn)
-    cursor: StepPath | None = walk.parse(run.cursor) if run.cursor else None
+    cursor: StepPath | None = walk.find(run.cursor) if run.cursor else None
     wait = run.context.pop("wait", None)
     if wait is not None and cursor is not None:
         cursor = _resume(run, walk, cursor, wait, out, env)
@@ -149,7 +151,7 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
             return _finish(out, "exited", now, reason)
         else:  # pragma: no cover - the definition types are closed
             raise StoreflowError(f"unknown step type {type(step).__name__}")
-        run.cursor = walk.at(cursor).text if cursor is not None else None
+        run.cursor = walk.at(cursor).key if cursor is not None else None
     # A very long chain of instant steps: yield and continue in the next claim.
     run.status, run.due_at = "active", now
     return out
@@ -182,10 +184,14 @@ class _Walk:
             at = self._at[path] = _At(step, step_key(self.defn, path), format_path(path), kind)
         return at
 
-    def parse(self, text: str) -> StepPath:
-        path = self._parsed.get(text)
+    def find(self, key: str) -> StepPath:
+        """The path of the step with this key (a step id, or a formatted path); KeyError if none."""
+        path = self._parsed.get(key)
         if path is None:
-            path = self._parsed[text] = parse_path(text)
+            found = find_step(self.defn, key)
+            if found is None:
+                raise KeyError(f"flow {self.defn.id} has no step {key!r}")
+            path = self._parsed[key] = found
         return path
 
     def next(self, path: StepPath) -> StepPath | None:
@@ -256,7 +262,7 @@ def _start_wait(out: Outcome, defn: FlowDefinition, step: WaitStep | WaitUntilSt
             out.effects.append(add)
     wait["until"] = until.isoformat()
     run.context["wait"] = wait
-    run.cursor = path_text
+    run.cursor = key
     run.status, run.due_at = "waiting", until
     out.logs.append(StepLog(key, path_text, wait["kind"], "waiting",
                             {"until": until.isoformat(), **({"event": wait["event"]} if "event" in wait else {})}))

@@ -14,6 +14,7 @@ from storeflow.errors import FlowValidationError
 from storeflow.flows.condition_parser import read_condition
 from storeflow.flows.conditions import Condition, condition_to_document
 from storeflow.flows.durations import format_duration, read_duration
+from storeflow.flows.layout import read_layout
 from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping, want_slug, want_text
 from storeflow.flows.steps import Step, StepReader, steps_to_document
 from storeflow.flows.triggers import Trigger, read_trigger, trigger_to_document
@@ -21,7 +22,7 @@ from storeflow.flows.triggers import Trigger, read_trigger, trigger_to_document
 FlowStatus = Literal["draft", "live", "paused"]
 FLOW_STATUSES: Final[tuple[str, ...]] = ("draft", "live", "paused")
 TOP_LEVEL_KEYS: Final[tuple[str, ...]] = (
-    "id", "name", "description", "status", "trigger", "exit_when", "reentry", "steps",
+    "id", "name", "description", "status", "trigger", "exit_when", "reentry", "steps", "layout",
 )  # fmt: skip
 REQUIRED_KEYS: Final[tuple[str, ...]] = ("id", "name", "trigger", "steps")
 
@@ -54,6 +55,9 @@ class FlowDefinition(BaseModel):
     exit_when: Condition | None = None
     reentry: Reentry = Reentry()
     steps: tuple[Step, ...]
+    layout: dict[str, Any] | None = None
+    """Editor metadata (node positions): kept in the document, never read by the engine, and not
+    part of the digest (see flows/layout.py)."""
 
     def to_document(self) -> dict[str, Any]:
         """The canonical JSON-able document, defaults filled in; ``parse_flow`` accepts it again."""
@@ -66,12 +70,17 @@ class FlowDefinition(BaseModel):
             doc["exit_when"] = condition_to_document(self.exit_when)
         doc["reentry"] = reentry_to_document(self.reentry)
         doc["steps"] = steps_to_document(self.steps)
+        if self.layout is not None:
+            doc["layout"] = self.layout
         return doc
 
     @property
     def digest(self) -> str:
-        """sha256 (hex) of the canonical JSON of :meth:`to_document`: same content, same digest."""
-        return hashlib.sha256(canonical_json(self.to_document()).encode("utf-8")).hexdigest()
+        """sha256 (hex) of the canonical JSON of :meth:`to_document` without the layout: same
+        content, same digest (moving nodes in an editor changes nothing the engine does)."""
+        doc = self.to_document()
+        doc.pop("layout", None)
+        return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 
 
 def canonical_json(document: Mapping[str, Any]) -> str:
@@ -142,6 +151,8 @@ def read_flow(data: Any, problems: Problems) -> FlowDefinition | None:
         keep("reentry", read_reentry(doc["reentry"], ("reentry",), problems))
     if "steps" in doc:
         keep("steps", StepReader(problems).steps(doc["steps"], ("steps",), required=True))
+    if "layout" in doc:
+        keep("layout", read_layout(doc["layout"], ("layout",), problems))
     if problems or not ok or not all(key in fields for key in REQUIRED_KEYS):
         return None
     return FlowDefinition(**fields)

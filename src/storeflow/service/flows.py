@@ -11,6 +11,7 @@ from storeflow.engine.flowset import FlowSet
 from storeflow.engine.scheduler import schedule_for
 from storeflow.errors import ConflictError, NotFoundError
 from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, load_flow
+from storeflow.flows.step_ids import assign_step_ids
 from storeflow.store.base import Store, StoreTx
 
 FlowStatus = Literal["draft", "live", "paused"]
@@ -20,7 +21,7 @@ FlowStatus = Literal["draft", "live", "paused"]
 class ApplyResult:
     flow_id: str
     version: int
-    change: Literal["created", "new_version", "unchanged", "status"]
+    change: Literal["created", "new_version", "unchanged", "status", "layout"]
     status: str
 
     def as_json(self) -> dict[str, Any]:
@@ -46,7 +47,10 @@ class FlowService:
 
     def apply(self, defn: FlowDefinition, status: FlowStatus | None = None) -> ApplyResult:
         """Store the definition: a new flow, a new version if it changed, or nothing if unchanged.
-        Runs in progress stay on the version they started with."""
+        Runs in progress stay on the version they started with. Steps without an id get one, kept
+        from the current version where they match one of its steps (flows/step_ids.py). A change
+        of the layout alone (editor metadata) updates the current version in place; a document
+        without a layout keeps the stored one."""
         now = self.clock.now()
         want = status or defn.status
         kind, event = _trigger_index(defn)
@@ -55,6 +59,11 @@ class FlowService:
             if current is not None and status == "draft" and current["status"] != "draft":
                 raise ConflictError(f"flow {defn.id!r} is {current['status']}; a flow that has run "
                                     "cannot go back to draft (pause it instead)")
+            latest = tx.get_flow_version(defn.id, int(current["current_version"])) if current else None
+            stored: dict[str, Any] | None = latest["definition"] if latest is not None else None
+            defn = assign_step_ids(defn, stored)
+            if defn.layout is None and stored is not None and stored.get("layout") is not None:
+                defn = defn.model_copy(update={"layout": stored["layout"]})
             if current is None:
                 tx.insert_flow({"id": defn.id, "name": defn.name, "status": want, "current_version": 1,
                                 "trigger_kind": kind, "trigger_event": event, "created_at": now, "updated_at": now})
@@ -63,9 +72,11 @@ class FlowService:
                 result = ApplyResult(defn.id, 1, "created", want)
             else:
                 version = int(current["current_version"])
-                latest = tx.get_flow_version(defn.id, version)
                 if latest is not None and latest["digest"] == defn.digest:
-                    change: Literal["unchanged", "status", "new_version"] = "unchanged"
+                    change: Literal["unchanged", "status", "new_version", "layout"] = "unchanged"
+                    if stored is not None and defn.layout != stored.get("layout"):
+                        tx.set_flow_layout(defn.id, version, defn.layout)
+                        change = "layout"
                     if status is not None and status != current["status"]:
                         tx.update_flow(defn.id, status=status, updated_at=now)
                         change = "status"

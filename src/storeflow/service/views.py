@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from storeflow.errors import NotFoundError
+from storeflow.flows.problems import format_loc
+from storeflow.flows.step_ids import step_form, walk_documents
 from storeflow.store.base import Store
 
 
@@ -35,6 +37,29 @@ class Views:
                     step["delivery"] = {"status": by_key[key]["status"], "attempts": by_key[key]["attempts"],
                                         "last_error": by_key[key]["last_error"]}
             return run
+
+    def flow_steps(self, flow_id: str) -> dict[str, Any]:
+        """Per-step statistics of a flow, keyed by step id so that they follow a step across
+        versions: the steps of the current version in document order (with their path there),
+        then keys only older versions had (``path`` None). See ``step_stats`` for the counts."""
+        with self.store.read() as tx:
+            flow = tx.get_flow(flow_id)
+            if flow is None:
+                raise NotFoundError(f"flow {flow_id!r} does not exist; `storeflow flows list` shows the flows")
+            version = int(flow["current_version"])
+            stored = tx.get_flow_version(flow_id, version)
+            stats = tx.step_stats(flow_id)
+        document = stored["definition"] if stored is not None else {}
+        steps: list[dict[str, Any]] = []
+        for path, step in walk_documents(document.get("steps") or []):
+            key = str(step.get("id") or format_loc(path))
+            kind = step_form(step)
+            steps.append({"id": key, "path": format_loc(path), "kind": kind, "name": step.get("name"),
+                          **({"action": step["action"]} if kind == "action" else {}),
+                          **stats.pop(key, {"runs": 0, "log": {}, "waiting": 0, "messages": {}})})
+        steps += [{"id": key, "path": None, "kind": None, "name": None, **counts}
+                  for key, counts in sorted(stats.items())]
+        return {"flow_id": flow_id, "version": version, "steps": steps}
 
     def profile(self, profile_id: str, timeline: int = 50) -> dict[str, Any]:
         with self.store.read() as tx:

@@ -41,6 +41,22 @@ class FlowsOps(TxBase):
         self.conn.execute(flow_versions.insert().values(flow_id=flow_id, version=version, digest=digest,
                                                         definition=definition, created_at=now))
 
+    def set_flow_layout(self, flow_id: str, version: int, layout: dict[str, Any] | None) -> None:
+        """Replace the editor layout kept in a stored version's document (not part of its digest:
+        the engine never reads it, so the version stays what it was)."""
+        row = self.conn.execute(
+            select(flow_versions.c.definition)
+            .where(flow_versions.c.flow_id == flow_id, flow_versions.c.version == version)
+        ).first()
+        if row is None:
+            return
+        definition = {k: v for k, v in dict(row.definition).items() if k != "layout"}
+        if layout is not None:
+            definition["layout"] = layout
+        self.conn.execute(update(flow_versions)
+                          .where(flow_versions.c.flow_id == flow_id, flow_versions.c.version == version)
+                          .values(definition=definition))
+
     def live_flows(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             select(flows.c.id, flows.c.current_version, flows.c.trigger_kind, flows.c.trigger_event)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, distinct, func, select, update
 
 from storeflow.store.sql.bulk_ops import CHUNK as _CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
@@ -16,6 +16,7 @@ from storeflow.store.tables import (
     flow_entries,
     flows,
     orders,
+    outbox,
     products,
     profiles,
     run_steps,
@@ -99,6 +100,33 @@ class RunsOps(TxBase):
                  .group_by(runs.c.flow_id, runs.c.status))
             for flow_id, status, n in self.conn.execute(q).all():
                 out[flow_id][status] = int(n)
+        return out
+
+    def step_stats(self, flow_id: str) -> dict[str, dict[str, Any]]:
+        """Per step of a flow, over all its versions, by step key (the step id): ``runs`` that
+        logged at the step, step-log entries by ``log`` status, runs ``waiting`` there now, and
+        ``messages`` it made by status. Four grouped queries, whatever the number of runs."""
+        out: dict[str, dict[str, Any]] = {}
+
+        def entry(key: str) -> dict[str, Any]:
+            return out.setdefault(key, {"runs": 0, "log": {}, "waiting": 0, "messages": {}})
+
+        of_flow = select(runs.c.id).where(runs.c.flow_id == flow_id).scalar_subquery()
+        logged = run_steps.c.run_id.in_(of_flow)
+        for key, n in self.conn.execute(select(run_steps.c.step_key, func.count(distinct(run_steps.c.run_id)))
+                                        .where(logged).group_by(run_steps.c.step_key)).all():
+            entry(key)["runs"] = int(n)
+        for key, status, n in self.conn.execute(select(run_steps.c.step_key, run_steps.c.status, func.count())
+                                                .where(logged).group_by(run_steps.c.step_key, run_steps.c.status)):
+            entry(key)["log"][status] = int(n)
+        for key, n in self.conn.execute(select(runs.c.cursor, func.count())
+                                        .where(runs.c.flow_id == flow_id, runs.c.status == "waiting",
+                                               runs.c.cursor.is_not(None)).group_by(runs.c.cursor)):
+            entry(key)["waiting"] = int(n)
+        for key, status, n in self.conn.execute(select(outbox.c.step_key, outbox.c.status, func.count())
+                                                .where(outbox.c.flow_id == flow_id, outbox.c.step_key.is_not(None))
+                                                .group_by(outbox.c.step_key, outbox.c.status)):
+            entry(key)["messages"][status] = int(n)
         return out
 
     def next_due_at(self) -> datetime | None:
