@@ -69,6 +69,8 @@ class RunState:
     due_at: datetime | None = None
     exit_reason: str | None = None
     ended_at: datetime | None = None
+    step: str | None = None
+    """The path of the step being run (not stored): where a failure is reported."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunState:
@@ -116,6 +118,7 @@ def advance(run: RunState, defn: FlowDefinition, env: StepEnv) -> Outcome:
             return _finish(out, "completed", now)
         at = walk.at(cursor)
         step, key, path_text = at.step, at.key, at.text
+        run.step = path_text
         fresh = env.record()
         if fresh is not record or ectx is None:  # conditions see each change of the record
             record, ectx = fresh, _eval_ctx(run, env, fresh)

@@ -34,8 +34,12 @@ from storeflow.signing import Signer
 from storeflow.store.base import Store, StoreTx
 
 log = logging.getLogger("storeflow.worker")
+engine_log = logging.getLogger("storeflow.engine")
 
-_PERMANENT = (PermanentActionError, ConditionError, ValidationError, KeyError)
+# Errors that fail a run for good. The first three are refusals a flow can meet (a missing order, a
+# condition that cannot be evaluated, bad input); anything else among them is a bug, and is logged.
+_EXPECTED = (PermanentActionError, ConditionError, ValidationError)
+_PERMANENT = (*_EXPECTED, KeyError)
 
 
 @dataclass
@@ -120,16 +124,22 @@ class Worker:
             raise  # the transaction may be unusable (PostgreSQL): the caller retries the runs one by one
         except Exception as exc:
             batch.end_run(ok=False)
-            self._failed(batch, row, seq, exc, result)
+            self._failed(batch, row, seq, exc, result, step=run.step)
             return
         batch.end_run(ok=True)
         result.steps += len(outcome.logs)
         if outcome.run.status in ("completed", "exited"):
             result.completed += 1
 
-    def _failed(self, batch: Batch, row: dict[str, Any], seq: int, exc: Exception, result: BatchResult) -> None:
-        """A permanent error fails the run; any other retries it with backoff, up to ``max_attempts``."""
+    def _failed(self, batch: Batch, row: dict[str, Any], seq: int, exc: Exception, result: BatchResult,
+                step: str | None = None) -> None:
+        """A permanent error fails the run; any other retries it with backoff, up to ``max_attempts``.
+        An unexpected permanent one (a bug, such as a ``KeyError`` in a step) is logged at ERROR with
+        the run, flow, step and traceback: only identifiers, never the run's record or context."""
         reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, _PERMANENT) and not isinstance(exc, _EXPECTED):
+            engine_log.error("run %s of flow %s failed for good at step %s: %s", row["id"], row["flow_id"],
+                             step or row["cursor"] or "(start)", type(exc).__name__, exc_info=exc)
         if isinstance(exc, _PERMANENT):
             batch.fail(row, seq, reason, permanent=True)
             result.failed += 1
