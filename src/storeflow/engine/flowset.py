@@ -12,12 +12,13 @@ from storeflow.store.base import StoreTx
 
 
 class FlowSet:
-    """Thread-safe cache. ``refresh`` costs one small query and reloads only when flows changed."""
+    """Thread-safe cache. ``refresh`` costs one small query and reloads only when flows changed: it
+    compares the store's flow revision, a counter every flow change bumps in its own transaction."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._defs: dict[tuple[str, int], FlowDefinition] = {}
-        self._revision: tuple[int, str] | None = None
+        self._revision: int | None = None
         self._by_event: dict[str, list[tuple[str, int]]] = {}
         self._defs_by_event: dict[str, list[tuple[int, FlowDefinition]]] = {}
         self._live: list[tuple[str, int]] = []

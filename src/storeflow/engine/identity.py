@@ -16,6 +16,7 @@ from storeflow.store.base import StoreTx
 
 _STRONG = ("customer", "email", "phone")
 _RANK = {"customer": 0, "email": 1, "phone": 2, "anonymous": 3}
+_MAX_TZ_CHARS = 64  # the longest IANA name is 32 characters
 
 
 def check_profile_updates(updates: dict[str, Any]) -> dict[str, Any]:
@@ -26,16 +27,21 @@ def check_profile_updates(updates: dict[str, Any]) -> dict[str, Any]:
     for key, value in updates.items():
         if key == "timezone":
             try:
-                ZoneInfo(str(value))
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"profile.timezone: {value!r} is not an IANA time zone; "
+                if not isinstance(value, str) or len(value) > _MAX_TZ_CHARS:
+                    raise ValueError("not an IANA zone name")
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name the OS refuses
+                raise ValueError(f"profile.timezone: {str(value)[:60]!r} is not an IANA time zone; "
                                  "use e.g. Asia/Jakarta") from exc
-            out["timezone"] = str(value)
+            out["timezone"] = value
         elif key == "locale":
             try:
-                out["locale"] = str(Locale.parse(str(value).replace("-", "_")))
-            except (UnknownLocaleError, ValueError) as exc:
-                raise ValueError(f"profile.locale: {value!r} is not a locale; use e.g. pt_BR or id_ID") from exc
+                if not isinstance(value, str) or len(value) > _MAX_TZ_CHARS:
+                    raise ValueError("not a locale name")
+                out["locale"] = str(Locale.parse(value.replace("-", "_")))
+            except (UnknownLocaleError, ValueError, TypeError) as exc:
+                raise ValueError(f"profile.locale: {str(value)[:60]!r} is not a locale; "
+                                 "use e.g. pt_BR or id_ID") from exc
         elif key == "consent":
             if not isinstance(value, dict):
                 raise ValueError("profile.consent: use an object such as {\"email\": \"subscribed\"}")
@@ -109,7 +115,8 @@ def apply_profile_updates(tx: StoreTx, profile_id: str, updates: dict[str, Any],
     if not updates:
         return
     values = dict(updates)
-    if "properties" in values:
-        current = tx.get_profile(profile_id) or {}
-        values["properties"] = {**(current.get("properties") or {}), **values["properties"]}
-    tx.update_profile(profile_id, now, **values)
+    patch = values.pop("properties", None)
+    if patch:  # only the keys given: merged into the row as it is when written, not as read before
+        tx.merge_properties(profile_id, patch, now)
+    if values:
+        tx.update_profile(profile_id, now, **values)

@@ -203,6 +203,16 @@ flows = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+flow_revision = Table(
+    "flow_revision",
+    metadata,
+    # One row (id 1): a counter bumped in the same transaction as every change to ``flows``. Flow
+    # caches in every process compare it to know whether to reload; unlike timestamps it cannot go
+    # backwards when hosts' clocks disagree.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+)
+
 flow_versions = Table(
     "flow_versions",
     metadata,
@@ -352,7 +362,33 @@ schedules = Table(
     Column("kind", String(16), nullable=False),
     Column("next_fire_at", UTCDateTime(), nullable=False),
     Column("last_fired_at", UTCDateTime(), nullable=True),
+    # Date flows: the last profile id the backfill of this version has reached (None: done).
+    Column("backfill_after", String(64), nullable=True),
     Index(None, "next_fire_at"),
+)
+
+# When each date-triggered flow next fires for each profile (birthdays and the like): claimed when
+# due, as runs are, and moved on to the next occurrence after firing.
+date_trigger_fires = Table(
+    "date_trigger_fires",
+    metadata,
+    Column("flow_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("next_fire_at", UTCDateTime(), nullable=False),
+    Column("occurrence_key", String(32), nullable=False),  # the anniversary's year, or "once"
+    Column("last_occurrence", String(32), nullable=True),
+    Column("last_outcome", String(16), nullable=True),  # started | not_started | skipped
+    Column("last_at", UTCDateTime(), nullable=True),
+    Index(None, "next_fire_at"),
+    Index(None, "profile_id"),
+)
+
+# Profiles whose properties, time zone or merge state changed since the scheduler last looked:
+# written in the transaction that changes the profile, so no change goes unnoticed.
+date_trigger_changes = Table(
+    "date_trigger_changes",
+    metadata,
+    Column("profile_id", String(64), primary_key=True),
 )
 
 api_keys = Table(

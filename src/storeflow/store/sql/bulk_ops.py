@@ -3,8 +3,8 @@ handful of statements instead of a dozen per event.
 
 Reads take every key of the batch at once (``IN`` lists, chunked below the drivers' parameter
 limits); writes are one executemany per table. Inserts that may meet a concurrent writer's row
-(``events`` by idempotency key, ``runs`` by active key) report which rows they inserted, so the
-caller can tell a lost race from success.
+(``events`` by idempotency key, ``runs`` by active key, ``orders`` and ``carts`` by id) report a
+lost race as ``LostRace``, so the caller retries the batch.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storeflow.errors import LostRace
 from storeflow.store.sql.common import TxBase
+from storeflow.store.sql.dates_ops import note_profile_changes
 from storeflow.store.tables import (
     carts,
     events,
@@ -111,8 +112,11 @@ class BulkOps(TxBase):
         return list(found.values())
 
     def insert_orders(self, rows: list[dict[str, Any]]) -> None:
+        """Insert orders whose ids were looked up in this transaction; an order another writer
+        stored meanwhile (``order_placed`` and ``order_paid`` at two processes) raises LostRace."""
         if rows:
-            self.bulk_insert(orders, rows)
+            with _lost_race("an order"):
+                self.bulk_insert(orders, rows)
 
     def products_with_stock(self, ids: Iterable[str]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], int]]:
         """(product row, its variants ordered by id, total stock) for each product that exists."""
@@ -171,6 +175,7 @@ class BulkOps(TxBase):
     def insert_profiles(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.bulk_insert(profiles, rows)
+            note_profile_changes(self, [r["id"] for r in rows if r.get("properties") or r.get("timezone")])
 
     def insert_identities(self, rows: list[dict[str, Any]]) -> None:
         """Rows of kind, value, profile_id, created_at. An identity owned meanwhile raises LostRace."""
@@ -186,8 +191,11 @@ class BulkOps(TxBase):
                 self.bulk_insert(events, rows)
 
     def insert_carts(self, rows: list[dict[str, Any]]) -> None:
+        """Insert carts whose ids were looked up in this transaction; one stored meanwhile by
+        another writer raises LostRace."""
         if rows:
-            self.bulk_insert(carts, rows)
+            with _lost_race("a cart"):
+                self.bulk_insert(carts, rows)
 
     def touch_active_many(self, rows: list[dict[str, Any]]) -> None:
         """Rows of id and at: ``last_active_at`` moves forward only."""

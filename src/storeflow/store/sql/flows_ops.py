@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from storeflow.store.sql.common import TxBase, as_dict
-from storeflow.store.tables import flow_versions, flows, schedules
+from storeflow.store.tables import flow_revision, flow_versions, flows, schedules
 
 
 class FlowsOps(TxBase):
@@ -32,9 +32,18 @@ class FlowsOps(TxBase):
 
     def insert_flow(self, row: dict[str, Any]) -> None:
         self.conn.execute(flows.insert().values(**row))
+        self.bump_flow_revision()
 
     def update_flow(self, flow_id: str, **values: Any) -> None:
         self.conn.execute(update(flows).where(flows.c.id == flow_id).values(**values))
+        self.bump_flow_revision()
+
+    def bump_flow_revision(self) -> None:
+        """One more flow change, in this transaction: every process's flow cache reloads once it
+        commits. (On PostgreSQL the row lock also orders concurrent flow changes.)"""
+        stmt = self.upsert(flow_revision).values(id=1, revision=1)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["id"],
+                                                     set_={"revision": flow_revision.c.revision + 1}))
 
     def insert_flow_version(self, flow_id: str, version: int, digest: str, definition: dict[str, Any],
                             now: datetime) -> None:
@@ -64,9 +73,11 @@ class FlowsOps(TxBase):
         )
         return [dict(r) for r in rows.mappings()]
 
-    def flows_revision(self) -> tuple[int, str]:
-        count, latest = self.conn.execute(select(func.count(), func.max(flows.c.updated_at))).one()
-        return int(count), str(latest)
+    def flows_revision(self) -> int:
+        """The counter of flow changes (``flow_revision``): it moves on with every committed change
+        to ``flows``, whatever the clocks of the hosts that made them say."""
+        value = self.conn.execute(select(flow_revision.c.revision).where(flow_revision.c.id == 1)).scalar()
+        return int(value or 0)
 
     # -- schedules -----------------------------------------------------------------------------
     def set_schedule(self, flow_id: str, version: int, kind: str, next_fire_at: datetime) -> None:

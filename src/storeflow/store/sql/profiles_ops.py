@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from storeflow.model.money import from_minor
 from storeflow.store.sql.common import TxBase, as_dict
+from storeflow.store.sql.dates_ops import changes_dates, note_profile_changes
 from storeflow.store.tables import (
     carts,
     events,
@@ -57,6 +58,8 @@ class ProfilesOps(TxBase):
 
     def create_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
         self.conn.execute(profiles.insert().values(**new_profile_row(profile_id, now, **values)))
+        if values.get("properties") or values.get("timezone"):
+            note_profile_changes(self, [profile_id])
 
     def add_identities(self, profile_id: str, idents: list[tuple[str, str]], now: datetime) -> None:
         for kind, value in idents:
@@ -66,6 +69,22 @@ class ProfilesOps(TxBase):
     def update_profile(self, profile_id: str, now: datetime, **values: Any) -> None:
         values["updated_at"] = now
         self.conn.execute(update(profiles).where(profiles.c.id == profile_id).values(**values))
+        if changes_dates(values):
+            note_profile_changes(self, [profile_id])
+
+    def merge_properties(self, profile_id: str, patch: dict[str, Any], now: datetime) -> None:
+        """Set these keys of the profile's ``properties``, keeping the others as stored now: the row
+        is read under its lock (FOR UPDATE on PostgreSQL), so a key another transaction committed
+        meanwhile is kept, never overwritten with an older copy."""
+        q = select(profiles.c.properties).where(profiles.c.id == profile_id)
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        if row is None:
+            return
+        self.conn.execute(update(profiles).where(profiles.c.id == profile_id)
+                          .values(properties={**(row.properties or {}), **patch}, updated_at=now))
+        note_profile_changes(self, [profile_id])
 
     def touch_active(self, profile_id: str, at: datetime) -> None:
         self.conn.execute(

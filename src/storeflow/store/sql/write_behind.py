@@ -14,9 +14,12 @@ It is a ``SqlTx``, so the ingest code runs on it unchanged. Correctness rules:
 * A key that was not prefetched is read from the database on first use; that is safe because a key
   with pending writes is always in the cache.
 * Rows another transaction may insert at the same time (an event's idempotency key, an identity, a
-  run's active key) are checked inside this transaction and inserted plainly: if a concurrent writer
-  took one meanwhile, the unique constraint fails, ``LostRace`` is raised, the transaction rolls
-  back, and ingest retries the batch (which then sees the other writer's rows).
+  run's active key, an order or cart id) are checked inside this transaction and inserted plainly:
+  if a concurrent writer took one meanwhile, the unique constraint fails, ``LostRace`` is raised,
+  the transaction rolls back, and ingest retries the batch (which then sees the other writer's rows).
+* Profile properties are never written back whole from the cache: the keys the batch sets are
+  merged at flush into the row as read under its lock, so a key another transaction (the worker's
+  ``set_property``) committed since the cache read it is kept.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class WriteBehindTx(SqlTx):
         self._reset_cache()
         self._new_profiles: dict[str, dict[str, Any]] = {}
         self._profile_changes: dict[str, dict[str, Any]] = {}
+        self._property_patches: dict[str, dict[str, Any]] = {}  # keys set, merged into the locked row
         self._touched: dict[str, datetime] = {}
         self._new_identities: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
@@ -221,7 +225,23 @@ class WriteBehindTx(SqlTx):
         values["updated_at"] = now
         row.update(values)
         if profile_id not in self._new_profiles:
+            if "properties" in values:  # a whole new value: replaces the keys merged so far
+                self._property_patches.pop(profile_id, None)
             self._profile_changes.setdefault(profile_id, {}).update(values)
+
+    def merge_properties(self, profile_id: str, patch: dict[str, Any], now: datetime) -> None:
+        """The cached row gets the keys now; the database row at flush, merged into the row as it
+        is then, read under its lock: a key the worker set meanwhile is kept."""
+        if profile_id not in self._profiles:
+            self._load_profiles([profile_id])
+        row = self._profiles[profile_id]
+        if row is None:
+            return
+        row["properties"] = {**(row["properties"] or {}), **patch}
+        row["updated_at"] = now
+        if profile_id not in self._new_profiles:
+            self._property_patches.setdefault(profile_id, {}).update(patch)
+            self._profile_changes.setdefault(profile_id, {})["updated_at"] = now
 
     def touch_active(self, profile_id: str, at: datetime) -> None:
         if profile_id not in self._profiles:
@@ -429,16 +449,23 @@ class WriteBehindTx(SqlTx):
     # -- writing ---------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write the pending rows, one executemany per table. The cache stays valid."""
-        if not (self._new_profiles or self._profile_changes or self._touched or self._new_identities
-                or self._events or self._new_carts or self._cart_changes or self._new_orders
+        if not (self._new_profiles or self._profile_changes or self._property_patches or self._touched
+                or self._new_identities or self._events or self._new_carts or self._cart_changes or self._new_orders
                 or self._order_changes or self._runs or self._entries):
             return
         self.flushes += 1
         # Lock the existing rows this flush updates, profiles first and each table in id order, as
         # the worker does: two transactions that lock in different orders deadlock on PostgreSQL.
+        # Properties are read under that lock and the batch's keys merged into them.
         for kind, ids in (("profile", {*self._profile_changes, *self._touched}), ("order", self._order_changes),
                           ("cart", self._cart_changes)):
-            if ids and self.conn.dialect.name == "postgresql":
+            if kind == "profile" and self._property_patches:
+                locked = SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["properties"])
+                for pid, patch in self._property_patches.items():
+                    if pid in locked:
+                        current = locked[pid]["properties"] or {}
+                        self._profile_changes[pid]["properties"] = {**current, **patch}
+            elif ids and self.conn.dialect.name == "postgresql":
                 SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["id"])
         self.insert_profiles([dict(r) for r in self._new_profiles.values()])
         self.update_rows("profile", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
@@ -452,6 +479,7 @@ class WriteBehindTx(SqlTx):
         self.create_runs(self._runs)
         self.record_entries(self._entries)
         self._new_profiles, self._profile_changes, self._touched = {}, {}, {}
+        self._property_patches = {}
         self._new_identities, self._events, self._event_keys = [], [], set()
         self._new_carts, self._cart_changes, self._runs, self._entries = {}, {}, [], []
         self._new_orders, self._order_changes = {}, {}
