@@ -128,7 +128,7 @@ PROFILE: Final = record({
     "last_active_at": DATETIME,
     "created_at": DATETIME,
     "consent": Field(record({"email": STRING, "sms": STRING, "push": STRING}),
-                     "per channel: subscribed, unsubscribed or unknown"),
+                     "per channel (email, sms, push): subscribed, unsubscribed or never_asked"),
 }, properties="properties")  # fmt: skip
 
 ORDER: Final = record({
@@ -165,7 +165,7 @@ CART: Final = record({
 PRODUCT: Final = record({
     "id": STRING,
     "title": Field(STRING, aliases=("name",)),
-    "status": Field(STRING, "active, draft or archived"),
+    "status": Field(STRING, "published or hidden"),
     "tags": list_of(STRING),
     "vendor": STRING,
     "product_type": STRING,
