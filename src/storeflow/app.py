@@ -97,7 +97,8 @@ class Storeflow:
                              batch_size=self.settings.worker_batch_size,
                              max_attempts=self.settings.step_max_attempts,
                              messaging=(self.settings, self.signer))
-        self.scheduler = Scheduler(self.store, self.clock, self.flowset, tz)
+        self.scheduler = Scheduler(self.store, self.clock, self.flowset, tz,
+                                   grace=timedelta(seconds=self.settings.date_trigger_grace_s))
         self.channels = channels or default_channels(self.settings)
         self.dispatcher = Dispatcher(self.store, self.clock, self.channels, policy=retry_policy,
                                      lease=timedelta(seconds=self.settings.outbox_lease_s),

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     outbox_lease_s: float = Field(default=120.0, gt=0)  # each send also gets at least its timeout + 5 s
     low_stock_threshold: int = 5
     trigger_max_age_default_s: int = 86_400
+    # A date-triggered occurrence (a birthday) missed by up to this long, e.g. while the worker was
+    # down, still fires late; an older one is skipped (logged, and recorded on its fire row).
+    date_trigger_grace_s: int = Field(default=86_400, ge=0)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -1,124 +1,200 @@
-"""Schedule and date-property triggers.
+"""Schedule and date-property triggers: when they fire is computed by ``storeflow.flows.timing``;
+this module claims what is due and starts the runs.
 
-A cron flow fires one profile-less run per tick (in its time zone). A date-property flow is swept
-hourly: each profile whose date (e.g. birthday), shifted by the offset, is today in the profile's
-own time zone, and whose local time has reached ``at``, gets one run per year (or once). A missed
-tick fires once, not once per missed tick.
+A cron flow fires one profile-less run per local wall-clock occurrence of its schedule (in its time
+zone); a missed tick fires once, not once per missed tick.
+
+A date flow (e.g. a birthday) keeps each profile's next fire time in ``date_trigger_fires``. The
+times are filled in for every profile when the flow goes live or gets a new version (a page of
+profiles per tick), and recomputed for the profiles whose properties, time zone or merge state
+changed (queued by the store in the transaction that changed them). Due rows are claimed through
+their index, a run is started, and the row moves on to the next occurrence. An occurrence missed by
+less than the grace (a worker that was down) still fires; an older one is skipped, logged and recorded
+on its row.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from croniter import croniter
 
 from storeflow.clock import Clock
 from storeflow.engine.flowset import FlowSet, start_run
 from storeflow.flows import DateTrigger, FlowDefinition, ScheduleTrigger
 from storeflow.flows.paths import resolve
+from storeflow.flows.timing import first_date_fire, next_date_fire, next_schedule_time, schedule_occurrence
 from storeflow.store.base import Store, StoreTx
 
-SWEEP_EVERY = timedelta(hours=1)
-_PAGE = 2000
+log = logging.getLogger("storeflow.scheduler")
 
-
-def next_cron(expr: str, after: datetime, tz: ZoneInfo) -> datetime:
-    local = after.astimezone(tz)
-    nxt: datetime = croniter(expr, local).get_next(datetime)
-    return nxt.astimezone(after.tzinfo)
+DEFAULT_GRACE = timedelta(days=1)
+_BACKFILL_PAGE = 2000
+_CHANGES_PAGE = 500
+_CLAIM = 200
 
 
 def schedule_for(defn: FlowDefinition, now: datetime, store_tz: ZoneInfo) -> tuple[str, datetime] | None:
+    """What the ``schedules`` row of a live flow holds: ("cron", its next fire) or ("date", now: the
+    backfill of its fire times starts at once); None for event-triggered flows."""
     trigger = defn.trigger
     if isinstance(trigger, ScheduleTrigger):
-        tz = ZoneInfo(trigger.timezone) if trigger.timezone else store_tz
-        return "cron", next_cron(trigger.schedule, now, tz)
+        return "cron", next_schedule_time(trigger, now, store_tz=store_tz.key)
     if isinstance(trigger, DateTrigger):
         return "date", now
     return None
 
 
-def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _occurrence(base: date, year: int) -> date:
-    try:
-        return base.replace(year=year)
-    except ValueError:  # 29 February in a non-leap year
-        return date(year, 2, 28)
-
-
-def date_due(trigger: DateTrigger, value: Any, local_now: datetime) -> str | None:
-    """The dedupe key for today's occurrence if it is due now, else None."""
-    base = _as_date(value)
-    if base is None:
-        return None
-    today = local_now.date()
-    if local_now.time() < trigger.at:
-        return None
-    if trigger.repeat == "once":
-        return "once" if base + trigger.offset == today else None
-    for year in (today.year - 1, today.year, today.year + 1):
-        if _occurrence(base, year) + trigger.offset == today:
-            return str(year)
-    return None
+def _date_of(trigger: DateTrigger, profile: dict[str, Any]) -> Any:
+    record = {"profile": {"properties": profile.get("properties") or {}, "timezone": profile.get("timezone")}}
+    return resolve(record, trigger.date)
 
 
 class Scheduler:
-    def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: ZoneInfo) -> None:
+    def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: ZoneInfo, *,
+                 grace: timedelta = DEFAULT_GRACE) -> None:
         self.store, self.clock, self.flows, self.store_tz = store, clock, flows, store_tz
+        self.grace = grace
+        self._tz = store_tz.key
 
     def tick(self) -> int:
-        """Fire every due schedule; returns the number of runs started."""
+        """Fire every due schedule and date occurrence; returns the number of runs started."""
         now = self.clock.now()
+        started = self._schedules(now)
+        self._changes(now)
+        return started + self._date_fires(now)
+
+    # -- cron schedules and date-flow backfills ----------------------------------------------------
+    def _schedules(self, now: datetime) -> int:
         started = 0
         with self.store.transaction() as tx:
             for sched in tx.claim_due_schedules(now):
-                defn = self.flows.definition(tx, sched["flow_id"], int(sched["flow_version"]))
                 version = int(sched["flow_version"])
-                if isinstance(defn.trigger, ScheduleTrigger):
-                    fire_key = f"cron:{defn.id}:{sched['next_fire_at'].isoformat()}"
-                    if start_run(tx, defn, version, None, now, dedupe_key=fire_key):
+                defn = self.flows.definition(tx, sched["flow_id"], version)
+                trigger = defn.trigger
+                if isinstance(trigger, ScheduleTrigger) and sched["kind"] == "cron":
+                    occurrence = schedule_occurrence(trigger, sched["next_fire_at"], store_tz=self._tz)
+                    if start_run(tx, defn, version, None, now, dedupe_key=f"cron:{defn.id}:{occurrence}"):
                         started += 1
-                    tz = ZoneInfo(defn.trigger.timezone) if defn.trigger.timezone else self.store_tz
-                    tx.fire_schedule(defn.id, now, next_cron(defn.trigger.schedule, now, tz))
-                elif isinstance(defn.trigger, DateTrigger):
-                    started += self._sweep(tx, defn, version, now)
-                    tx.fire_schedule(defn.id, now, now + SWEEP_EVERY)
+                    tx.fire_schedule(defn.id, now, next_schedule_time(trigger, now, store_tz=self._tz))
+                elif isinstance(trigger, DateTrigger) and sched["kind"] == "date":
+                    self._backfill(tx, defn, sched.get("backfill_after"), now)
+                else:  # pragma: no cover - _sync_schedule keeps kind and trigger together
+                    tx.drop_schedule(defn.id)
         return started
 
-    def _sweep(self, tx: StoreTx, defn: FlowDefinition, version: int, now: datetime) -> int:
+    def _backfill(self, tx: StoreTx, defn: FlowDefinition, after: str | None, now: datetime) -> None:
+        """Compute the fire times of one page of profiles (by id, after ``after``)."""
+        page = tx.profiles_page(after or "", _BACKFILL_PAGE)
+        self._recompute(tx, [(defn.id, defn)], page, now)
+        done = len(page) < _BACKFILL_PAGE
+        tx.advance_backfill(defn.id, None if done else page[-1]["id"], now)
+
+    def _recompute(self, tx: StoreTx, date_flows: list[tuple[str, FlowDefinition]],
+                   profiles: list[dict[str, Any]], now: datetime) -> None:
+        """Set or remove the fire rows of these profiles in these flows from their current data."""
+        rows: list[dict[str, Any]] = []
+        gone: list[tuple[str, str]] = []
+        for profile in profiles:
+            for flow_id, defn in date_flows:
+                assert isinstance(defn.trigger, DateTrigger)
+                fire = None
+                if profile.get("merged_into") is None:
+                    fire = first_date_fire(defn.trigger, _date_of(defn.trigger, profile), now,
+                                           profile_tz=profile.get("timezone"), store_tz=self._tz)
+                if fire is None:
+                    gone.append((flow_id, profile["id"]))
+                else:
+                    rows.append({"flow_id": flow_id, "profile_id": profile["id"], "next_fire_at": fire[0],
+                                 "occurrence_key": fire[1]})
+        tx.delete_date_fires(gone)
+        tx.set_date_fires(rows)
+
+    # -- profiles whose dates may have changed ---------------------------------------------------
+    def _changes(self, now: datetime) -> None:
+        while True:
+            with self.store.transaction() as tx:
+                ids = tx.claim_profile_changes(_CHANGES_PAGE)
+                if not ids:
+                    return
+                date_flows = [(flow_id, self.flows.definition(tx, flow_id, version))
+                              for flow_id, version in tx.live_date_flows()]
+                if date_flows:
+                    found = tx.rows_by_id("profile", ids, columns=["timezone", "properties", "merged_into"])
+                    missing = [{"id": pid, "merged_into": pid} for pid in ids if pid not in found]
+                    self._recompute(tx, date_flows, [*found.values(), *missing], now)
+            if len(ids) < _CHANGES_PAGE:
+                return
+
+    # -- due date occurrences -----------------------------------------------------------------------
+    def _date_fires(self, now: datetime) -> int:
+        started = 0
+        while True:
+            with self.store.transaction() as tx:
+                due = tx.claim_due_date_fires(now, _CLAIM)
+                if not due:
+                    return started
+                versions = dict(tx.live_date_flows())
+                found = tx.rows_by_id("profile", {r["profile_id"] for r in due},
+                                      columns=["timezone", "properties", "merged_into"])
+                updates: list[dict[str, Any]] = []
+                gone: list[tuple[str, str]] = []
+                for row in due:
+                    version = versions[row["flow_id"]]
+                    defn = self.flows.definition(tx, row["flow_id"], version)
+                    outcome = self._fire(tx, defn, version, row, found.get(row["profile_id"]), now)
+                    if outcome is None:
+                        gone.append((row["flow_id"], row["profile_id"]))
+                    else:
+                        updates.append(outcome)
+                        started += outcome.get("last_outcome") == "started"
+                tx.delete_date_fires(gone)
+                tx.update_date_fires(updates)
+            if len(due) < _CLAIM:
+                return started
+
+    def _fire(self, tx: StoreTx, defn: FlowDefinition, version: int, row: dict[str, Any],
+              profile: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+        """Start the run of a due row's occurrence (or skip it, past the grace); the row's new
+        values, None when it fires no more."""
         trigger = defn.trigger
         assert isinstance(trigger, DateTrigger)
-        started, after = 0, ""
-        while True:
-            page = tx.profiles_page(after, _PAGE)
-            if not page:
-                return started
-            for row in page:
-                record = {"profile": {"properties": row["properties"] or {}, "timezone": row["timezone"]}}
-                value = resolve(record, trigger.date)
-                if value is None:
-                    continue
-                tz = ZoneInfo(row["timezone"]) if row["timezone"] else self.store_tz
-                key = date_due(trigger, value, now.astimezone(tz))
-                if key is not None and start_run(tx, defn, version, row["id"], now,
-                                                 dedupe_key=f"date:{defn.id}:{row['id']}:{key}"):
-                    started += 1
-            after = page[-1]["id"]
+        if profile is None or profile["merged_into"] is not None:
+            return None
+        value, tz = _date_of(trigger, profile), profile["timezone"]
+        due_at, key = row["next_fire_at"], row["occurrence_key"]
+        expected = next_date_fire(trigger, value, due_at - timedelta(microseconds=1), profile_tz=tz,
+                                  store_tz=self._tz)
+        if expected != (due_at, key):
+            # The profile or the flow changed since the row was computed (its recomputation is
+            # queued or under way): take the current data's time instead of firing a stale one.
+            fresh = first_date_fire(trigger, value, now, profile_tz=tz, store_tz=self._tz)
+            if fresh is None:
+                return None
+            return {"flow_id": row["flow_id"], "profile_id": row["profile_id"], "next_fire_at": fresh[0],
+                    "occurrence_key": fresh[1]}
+        if now - due_at > self.grace:
+            outcome = "skipped"
+            log.warning("date flow %s: skipped the %s occurrence for profile %s, due at %s: more than %s late "
+                        "(setting date_trigger_grace_s)", defn.id, key, row["profile_id"], due_at.isoformat(),
+                        self.grace)
+        else:
+            dedupe = f"date:{defn.id}:{row['profile_id']}:{key}"
+            run_id = start_run(tx, defn, version, row["profile_id"], now, dedupe_key=dedupe)
+            outcome = "started" if run_id else "not_started"  # re-entry rules, an active run, or done
+        following = next_date_fire(trigger, value, due_at, profile_tz=tz, store_tz=self._tz)
+        if following is None:
+            return None
+        return {"flow_id": row["flow_id"], "profile_id": row["profile_id"], "next_fire_at": following[0],
+                "occurrence_key": following[1], "last_occurrence": key, "last_outcome": outcome, "last_at": now}
 
     def next_at(self) -> datetime | None:
+        """When the scheduler next has something to do: a cron fire, a backfill page, a queued
+        profile change (now), or a profile's date occurrence."""
         with self.store.read() as tx:
-            return tx.next_schedule_at()
+            times = [tx.next_schedule_at(), tx.next_date_fire_at()]
+            if tx.has_profile_changes():
+                times.append(self.clock.now())
+        present = [t for t in times if t is not None]
+        return min(present) if present else None

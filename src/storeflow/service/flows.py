@@ -115,6 +115,8 @@ class FlowService:
         plan = schedule_for(defn, now, self.store_tz) if status == "live" else None
         if plan is None:
             tx.drop_schedule(defn.id)
+        elif plan[0] == "date":  # its fire times are (re)computed for every profile unless current
+            tx.set_date_schedule(defn.id, version, now)
         else:
             tx.set_schedule(defn.id, version, plan[0], plan[1])
 

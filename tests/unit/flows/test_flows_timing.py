@@ -54,7 +54,8 @@ def test_wait_until_across_dst() -> None:
     # Clocks go forward on 2026-03-29 in Berlin: 09:00 is 08:00 UTC before and 07:00 UTC after.
     assert wait_until_deadline(step, at(2026, 3, 28, 9), profile_tz=None, store_tz="UTC") == at(2026, 3, 29, 7)
     gap = WaitUntilStep(time=dt.time(2, 30), timezone="Europe/Berlin")  # does not exist that night
-    assert wait_until_deadline(gap, at(2026, 3, 29, 0), profile_tz=None, store_tz="UTC") == at(2026, 3, 29, 1, 30)
+    # The first instant after the gap: 03:00 CEST, as schedules and date triggers do.
+    assert wait_until_deadline(gap, at(2026, 3, 29, 0), profile_tz=None, store_tz="UTC") == at(2026, 3, 29, 1, 0)
 
 
 def test_wait_until_at() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, distinct, func, select, update
 
 from storeflow.store.sql.bulk_ops import CHUNK as _CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
+from storeflow.store.sql.dates_ops import changes_dates, note_profile_changes
 from storeflow.store.tables import (
     carts,
     events,
@@ -260,6 +261,8 @@ class RunsOps(TxBase):
             for p in params:
                 del p["id"]
             self.conn.execute(update(table).where(table.c.id == bindparam("k_id")), params)
+        if kind == "profile":
+            note_profile_changes(self, [row["id"] for row in rows if changes_dates(row)])
 
     def update_runs(self, rows: list[dict[str, Any]]) -> None:
         """``update_run`` for many runs in one go (see ``update_rows``)."""

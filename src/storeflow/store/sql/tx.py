@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from storeflow.store.sql.bulk_ops import BulkOps
 from storeflow.store.sql.commerce_ops import CommerceOps
+from storeflow.store.sql.dates_ops import DatesOps
 from storeflow.store.sql.events_ops import EventsOps
 from storeflow.store.sql.flows_ops import FlowsOps
 from storeflow.store.sql.keys_ops import KeysOps
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from storeflow.store.sql.write_behind import WriteBehindTx
 
 
-class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps):
+class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
+            DatesOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     def write_behind(self) -> WriteBehindTx:
