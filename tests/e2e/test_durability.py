@@ -377,7 +377,8 @@ name: Outbox durability
 status: live
 trigger: {{event: outbox_check}}
 steps:
-  - action: webhook
+  - id: hook
+    action: webhook
     url: {receiver.url}
     timeout: 3s
   - action: note
@@ -419,7 +420,7 @@ steps:
         sf.close()
 
     # The outbox: exactly one message per run and step, each sent, keyed by run and step.
-    assert sorted((r.run_id, r.step_key) for r in rows) == sorted((run_id, "steps[0]") for run_id in run_ids)
+    assert sorted((r.run_id, r.step_key) for r in rows) == sorted((run_id, "hook") for run_id in run_ids)
     assert all(r.status == "sent" and r.idempotency_key == f"{r.run_id}:steps[0]" for r in rows), rows
     # The first worker had claimed every message (attempt 1) and died before recording any attempt:
     # each message took 2 attempts, and only the second is in the log.

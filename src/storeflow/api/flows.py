@@ -32,7 +32,7 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 class ApplyOut(BaseModel):
     flow_id: str
     version: int
-    change: Literal["created", "new_version", "unchanged", "status"]
+    change: Literal["created", "new_version", "unchanged", "status", "layout"]
     status: str
 
 
@@ -69,7 +69,7 @@ def _load(ctx: Ctx, document: tuple[str, str]) -> FlowDefinition | Response:
 
 
 @router.post("", response_model=ApplyOut, status_code=201, openapi_extra=_FLOW_BODY, responses=_INVALID,
-             summary="Upload a flow: 201 created, 200 new_version or unchanged")
+             summary="Upload a flow: 201 created, 200 new_version, layout (moved nodes only) or unchanged")
 def upload_flow(document: FlowDocument, ctx: Ctx, _key: PrivateKey,
                 status: Annotated[Literal["draft", "live", "paused"] | None,
                                   Query(description="Override the document's status")] = None) -> Response:
@@ -97,6 +97,11 @@ def list_flows(ctx: Ctx, _key: PrivateKey) -> Response:
 @router.get("/{flow_id}", summary="A flow with its current definition and versions")
 def get_flow(flow_id: str, ctx: Ctx, _key: PrivateKey) -> Response:
     return json_response(ctx.sf.flows.get(flow_id))
+
+
+@router.get("/{flow_id}/steps", summary="Per-step statistics, keyed by step id across versions")
+def flow_steps(flow_id: str, ctx: Ctx, _key: PrivateKey) -> Response:
+    return json_response(ctx.sf.views.flow_steps(flow_id))
 
 
 @router.post("/{flow_id}/activate", response_model=ApplyOut, summary="Make a flow live")
