@@ -33,7 +33,8 @@ def create_app(sf: Storeflow, *, timer: Timer = monotonic, key_cache_ttl_s: floa
     """
     app = FastAPI(title="storeflow", version=__version__, default_response_class=ApiJSONResponse,
                   description="Store data in, durable flows out. Authenticate with `Authorization: Bearer "
-                              "<key>`; public keys may only send events.")
+                              "<key>`; public keys may only send storefront events "
+                              "(browsing, cart, checkout, identify).")
     api_metrics = ApiMetrics(sf.store)
     setattr(app.state, STATE_KEY, ApiContext(sf, api_metrics))
     routers = [module.router for module in (events, profiles, flows, runs, messages, links, health)]

@@ -1,7 +1,8 @@
 """API keys: who is calling, and may they call this route.
 
 Send ``Authorization: Bearer <key>`` (or ``X-Api-Key: <key>``). A **private** key may call every
-route; a **public** key (safe to ship in a storefront) may only send events.
+route; a **public** key (safe to ship in a storefront) may only send storefront events (see
+:mod:`storeflow.api.storefront` and docs/api-keys.md).
 
 Successful key lookups are cached in process for ``ttl`` seconds (default 5) so that a busy
 ingest path does not query the key table per request. Consequence: **a revoked key keeps working
@@ -34,7 +35,7 @@ PUBLIC_ROUTES = frozenset({"/v1/events", "/v1/events/batch"})
 
 MISSING_KEY = "missing API key; send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"
 INVALID_KEY = "invalid or revoked API key"
-NEEDS_PRIVATE = ("this route needs a private API key; a public key may only send events "
+NEEDS_PRIVATE = ("this route needs a private API key; a public key may only send storefront events "
                  "(POST /v1/events, POST /v1/events/batch)")
 
 

@@ -113,7 +113,7 @@ def init(
     line(f"  private key {private_id}: {private_secret}")
     line("      full access: flows, runs, keys and events. Use it on servers only.")
     line(f"  public key  {public_id}: {public_secret}")
-    line("      can only send events; safe to use in a storefront.")
+    line("      can only send storefront events; safe to use in a storefront.")
     line()
     line("Next:")
     line("  storeflow flows apply flows/     load your flows")

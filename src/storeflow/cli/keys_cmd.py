@@ -20,14 +20,15 @@ class KeyKindOption(StrEnum):
 
 _KIND_HELP = {
     "private": "full access: flows, runs, keys and events. Use it on servers only.",
-    "public": "can only send events; safe to use in a storefront.",
+    "public": "can only send storefront events; safe to use in a storefront.",
 }
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
-    kind: Annotated[KeyKindOption, typer.Option("--kind", help="private: everything; public: send events only.")],
+    kind: Annotated[KeyKindOption, typer.Option("--kind",
+                                                help="private: everything; public: send storefront events only.")],
     name: Annotated[str, typer.Option(help="A label, e.g. 'shopify webhook'.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
 ) -> None:
