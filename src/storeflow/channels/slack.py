@@ -17,6 +17,7 @@ Classification: 2xx is ``sent``; 408/429 and 5xx, timeouts and connection errors
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Collection
@@ -25,12 +26,12 @@ from typing import Any
 
 import httpx
 
+from storeflow.channels._http import Failed, Guard, Reply, check, exchange, new_client, retry_after_of
 from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
-from storeflow.channels.netguard import Destination, Resolver, resolve_destination
-from storeflow.channels.webhook import parse_retry_after
+from storeflow.channels.netguard import Resolver, resolve_destination
 from storeflow.clock import utc
-from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.errors import ConfigError
 from storeflow.jsonenc import dumps as dumps_compact
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -75,13 +76,13 @@ class SlackChannel(Closable):
                 raise ConfigError("STOREFLOW_SLACK_WEBHOOK_URL must be an http(s) URL")
         if not 0 < timeout_s <= 300:
             raise ConfigError(f"Slack timeout must be in (0, 300] seconds, got {timeout_s}")
-        self._allow_private = allow_private
-        self._allowed_hosts = tuple(allowed_hosts)
+        self._guard: Guard = functools.partial(
+            resolve_destination, allow_private=allow_private, allowed_hosts=tuple(allowed_hosts), resolver=resolver
+        )
         self._timeout_s = timeout_s
-        self._resolver = resolver
         self._user_agent = user_agent
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
+        self._client = client if client is not None else new_client()
 
     @property
     def configured(self) -> bool:
@@ -99,18 +100,26 @@ class SlackChannel(Closable):
             return _result("permanent_failure", str(exc), started)
         if self._url is None:
             return _result("permanent_failure", NOT_CONFIGURED, started)
-        try:
-            destination = resolve_destination(
-                self._url,
-                allow_private=self._allow_private,
-                allowed_hosts=self._allowed_hosts,
-                resolver=self._resolver,
-            )
-        except BlockedDestinationError as exc:
-            return _result("permanent_failure", f"Slack webhook {exc}", started)
-        except DeliveryError as exc:
-            return _result("transient_failure", f"Slack webhook: {exc}", started)
-        return self._post(destination, body, utc(now), started)
+        destination = check(self._url, self._guard)
+        if isinstance(destination, Failed):
+            joint = " " if destination.status == "permanent_failure" else ": "  # "Slack webhook blocked: ..."
+            return _result(destination.status, f"Slack webhook{joint}{destination.detail}", started)
+        headers = {"content-type": "application/json", "user-agent": self._user_agent, "accept-encoding": "identity"}
+        reply = exchange(self._client, destination, method="POST", headers=headers, content=body,
+                         timeout_s=self._timeout_s, started=started, max_read=MAX_RESPONSE_READ_BYTES,
+                         on_error=self._client_error)
+        if isinstance(reply, Failed):
+            return _result(reply.status, reply.detail, started)
+        text = reply.body.decode("utf-8", errors="replace")
+        status, detail, retry_after = _classify(reply, text, destination.netloc, utc(now))
+        return _result(status, detail, started, response_status=reply.status_code, response_body=text,
+                       retry_after=retry_after)
+
+    def _client_error(self, exc: httpx.HTTPError, where: str) -> Failed:
+        """How this channel reads a client error: every one is transient."""
+        if isinstance(exc, httpx.TimeoutException):
+            return Failed("transient_failure", f"timed out after {self._timeout_s:g}s posting to {where}")
+        return Failed("transient_failure", f"{type(exc).__name__} posting to {where}: {exc}")
 
     def _body(self, message: OutboundMessage) -> bytes:
         if message.channel != self.name:
@@ -138,68 +147,15 @@ class SlackChannel(Closable):
         except (TypeError, ValueError, RecursionError) as exc:
             raise _Refused(f"Slack payload is not JSON-serializable: {exc}") from exc
 
-    def _post(self, destination: Destination, body: bytes, now: datetime, started: float) -> DeliveryResult:
-        where = destination.netloc
-        deadline = started + self._timeout_s
-        last_error: httpx.ConnectError | None = None
-        for url, headers, extensions in self._targets(destination):
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            request = self._client.build_request(
-                "POST", url, headers=headers, content=body, timeout=httpx.Timeout(remaining), extensions=extensions
-            )
-            try:
-                response = self._client.send(request, stream=True, follow_redirects=False)
-            except httpx.ConnectError as exc:
-                last_error = exc  # nothing was sent; try the next checked address
-                continue
-            except httpx.TimeoutException:
-                return _result("transient_failure", f"timed out after {self._timeout_s:g}s posting to {where}", started)
-            except httpx.HTTPError as exc:
-                return _result("transient_failure", f"{type(exc).__name__} posting to {where}: {exc}", started)
-            try:
-                text = _read_capped(response, deadline)
-            finally:
-                response.close()
-            status, detail, retry_after = _classify(response, text, where, now)
-            return _result(
-                status,
-                detail,
-                started,
-                response_status=response.status_code,
-                response_body=text,
-                retry_after=retry_after,
-            )
-        if last_error is None:
-            return _result("transient_failure", f"timed out after {self._timeout_s:g}s connecting to {where}", started)
-        return _result("transient_failure", f"could not connect to {where}: {last_error}", started)
 
-    def _targets(self, destination: Destination) -> list[tuple[httpx.URL, httpx.Headers, dict[str, Any]]]:
-        """One request per checked address (pinned, as in the webhook channel), or the URL as is."""
-        headers = httpx.Headers(
-            {"content-type": "application/json", "user-agent": self._user_agent, "accept-encoding": "identity"}
-        )
-        if not destination.addresses:
-            return [(destination.url, headers, {})]
-        headers["host"] = destination.netloc
-        headers["connection"] = "close"
-        extensions: dict[str, Any] = {}
-        if destination.scheme == "https" and not destination.host_is_ip:
-            extensions["sni_hostname"] = destination.host
-        return [(destination.url.copy_with(host=ip), headers, extensions) for ip in destination.addresses]
-
-
-def _classify(
-    response: httpx.Response, text: str, where: str, now: datetime
-) -> tuple[DeliveryStatus, str, timedelta | None]:
-    code = response.status_code
+def _classify(reply: Reply, text: str, where: str, now: datetime) -> tuple[DeliveryStatus, str, timedelta | None]:
+    code = reply.status_code
     prefix = f"HTTP {code} from Slack webhook at {where}"
     reason = f": {' '.join(text.split())[:200]}" if text.strip() else ""
     if 200 <= code < 300:
         return "sent", prefix, None
     if code in (408, 429) or 500 <= code < 600:
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now) if code in (429, 503) else None
+        retry_after = retry_after_of(reply, now)
         detail = f"{prefix}{reason}"
         if retry_after is not None:
             detail += f" (Retry-After {retry_after.total_seconds():g}s)"
@@ -207,19 +163,3 @@ def _classify(
     if 300 <= code < 400:
         return "permanent_failure", f"{prefix}: redirects are not followed; configure the final URL", None
     return "permanent_failure", f"{prefix}{reason}", None
-
-
-def _read_capped(response: httpx.Response, deadline: float) -> str:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
-                break
-    except httpx.HTTPError:
-        pass  # the status is what counts; keep what arrived
-    return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES].decode("utf-8", errors="replace")
-
-

@@ -23,7 +23,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,13 +32,13 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import SecretStr
 
+from storeflow.channels._http import Failed, Guard, Reply, check, client_error, exchange, new_client, retry_after_of
 from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
-from storeflow.channels.netguard import Destination, Resolver, resolve_destination
+from storeflow.channels.netguard import Resolver, resolve_destination
 from storeflow.channels.sms_segments import count_segments
-from storeflow.channels.webhook import parse_retry_after
 from storeflow.clock import utc
-from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.errors import ConfigError
 from storeflow.model.profiles import normalize_phone
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ TWILIO_TRANSIENT_CODES = frozenset({21611})  # sent with HTTP 400, but only mean
 _PAYLOAD_KEYS = frozenset({"to", "from", "text", "status_callback", "kind"})
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
-
-Guard = Callable[[str], Destination]  # netguard with the channel's policy: URL in, checked destination out
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,7 @@ class _HttpSmsProvider(abc.ABC):
         self._url = url
         self._timeout_s = timeout_s
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
+        self._client = client if client is not None else new_client()
 
     def close(self) -> None:
         if self._owns_client:
@@ -201,67 +199,31 @@ class _HttpSmsProvider(abc.ABC):
     def submit(self, sms: SmsRequest, guard: Guard, now: datetime) -> DeliveryResult:
         started = time.perf_counter()
         own_headers, content = self._build(sms)
-        try:
-            destination = guard(self._url)
-        except BlockedDestinationError as exc:
-            return _result("permanent_failure", str(exc), started)
-        except DeliveryError as exc:
-            return _result("transient_failure", str(exc), started)
-        where = destination.netloc
+        destination = check(self._url, guard)
+        if isinstance(destination, Failed):
+            return _result(destination.status, destination.detail, started)
         headers = {"user-agent": USER_AGENT, "accept": "application/json", **own_headers}
-        if destination.addresses:  # pinned to a checked address: keep the name, never reuse the connection
-            headers |= {"host": where, "connection": "close"}
-        # One target per checked address, or the URL as is for an allow-listed host. The SNI name is also
-        # the one the certificate is checked against.
-        sni = {"sni_hostname": destination.host} if destination.scheme == "https" and not destination.host_is_ip else {}
-        targets = [(destination.url.copy_with(host=ip), sni) for ip in destination.addresses]
-        deadline = started + self._timeout_s
-        last_error: httpx.ConnectError | None = None
-        for url, extensions in targets or [(destination.url, {})]:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            timeout = httpx.Timeout(remaining)
-            req = self._client.build_request(
-                "POST", url, headers=headers, content=content, timeout=timeout, extensions=extensions
-            )
-            try:
-                response = self._client.send(req, stream=True, follow_redirects=False)
-            except httpx.ConnectError as exc:
-                last_error = exc  # nothing was sent; try the next checked address
-                continue
-            except httpx.TimeoutException as exc:
-                detail = f"timed out after {self._timeout_s:g}s talking to {where}"
-                if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                    return _result("transient_failure", detail, started)  # nothing was sent
-                if not self.idempotent:
-                    # The provider may have accepted the text; without an idempotency key a retry
-                    # could send it twice, so the outcome is recorded as unknown, not retried.
-                    return _result("permanent_failure", detail + ": delivery state unknown; not retried, "
-                                   "to avoid a duplicate", started)
-                return _result("transient_failure", detail + " (retried with the same Idempotency-Key)", started)
-            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
-                return _result("permanent_failure", f"request to {where} refused by the HTTP client: {exc}", started)
-            except httpx.HTTPError as exc:
-                return _result("transient_failure", f"{type(exc).__name__} talking to {where}: {exc}", started)
-            body = b""
-            try:
-                for chunk in response.iter_raw():  # capped: stop at the size limit or the deadline
-                    body += chunk
-                    if len(body) >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
-                        break
-            except httpx.HTTPError:
-                pass  # the status is what counts; keep what arrived
-            finally:
-                response.close()
-            return self._classify(response, body[:MAX_RESPONSE_READ_BYTES], where, now, started)
-        why = f"could not connect to {where}: {last_error}" if last_error else f"timed out connecting to {where}"
-        return _result("transient_failure", why, started)
+        reply = exchange(self._client, destination, method="POST", headers=headers, content=content,
+                         timeout_s=self._timeout_s, started=started, max_read=MAX_RESPONSE_READ_BYTES,
+                         on_error=self._client_error)
+        if isinstance(reply, Failed):
+            return _result(reply.status, reply.detail, started)
+        return self._classify(reply, destination.netloc, now, started)
 
-    def _classify(
-        self, response: httpx.Response, body: bytes, where: str, now: datetime, started: float
-    ) -> DeliveryResult:
-        code = response.status_code
+    def _client_error(self, exc: httpx.HTTPError, where: str) -> Failed:
+        if not isinstance(exc, httpx.TimeoutException):
+            return client_error(exc, where, self._timeout_s)
+        detail = f"timed out after {self._timeout_s:g}s talking to {where}"
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return Failed("transient_failure", detail)  # nothing was sent
+        if not self.idempotent:
+            # The provider may have accepted the text; without an idempotency key a retry could send it
+            # twice, so the outcome is recorded as unknown, not retried.
+            return Failed("permanent_failure", detail + ": delivery state unknown; not retried, to avoid a duplicate")
+        return Failed("transient_failure", detail + " (retried with the same Idempotency-Key)")
+
+    def _classify(self, reply: Reply, where: str, now: datetime, started: float) -> DeliveryResult:
+        code, body = reply.status_code, reply.body
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -283,8 +245,7 @@ class _HttpSmsProvider(abc.ABC):
             error, always_transient = self._error(data)
             if always_transient or code in TRANSIENT_STATUSES or 500 <= code < 600:
                 status = "transient_failure"
-            if code in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+            retry_after = retry_after_of(reply, now)
             fallback = "the provider rejected the request" if status != "transient_failure" else "try again later"
             detail += f": {error or fallback}"
             if retry_after is not None:

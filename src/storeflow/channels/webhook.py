@@ -19,30 +19,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
+import functools
 import math
 import re
 import socket
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import httpx
 from standardwebhooks import Webhook
 
+from storeflow.channels._http import Failed, Guard, Reply, check, exchange, new_client, retry_after_of
 from storeflow.channels.base import Closable, DeliveryResult, DeliveryStatus, OutboundMessage
 from storeflow.channels.base import timed_result as _result
-from storeflow.channels.netguard import Destination, Resolver, resolve_destination
+from storeflow.channels.netguard import Resolver, resolve_destination
 from storeflow.clock import utc
-from storeflow.errors import BlockedDestinationError, ConfigError, DeliveryError
+from storeflow.errors import ConfigError
 from storeflow.jsonenc import dumps as dumps_compact
 
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 300.0
-MAX_RETRY_AFTER = timedelta(hours=24)
 MAX_RESPONSE_READ_BYTES = 8 * 1024
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 # Set by the channel; a user header with one of these names is dropped (and the drop noted in detail).
@@ -103,12 +102,12 @@ class WebhookChannel(Closable):
         self._default_signer = (
             _signer(default_secret, "the default webhook secret") if default_secret is not None else None
         )
-        self._allow_private = allow_private
-        self._allowed_hosts = tuple(allowed_hosts)
-        self._resolver = resolver
+        self._guard: Guard = functools.partial(
+            resolve_destination, allow_private=allow_private, allowed_hosts=tuple(allowed_hosts), resolver=resolver
+        )
         self._user_agent = user_agent
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(follow_redirects=False, trust_env=False)
+        self._client = client if client is not None else new_client()
 
     def close(self) -> None:
         if self._owns_client:
@@ -120,18 +119,17 @@ class WebhookChannel(Closable):
             prepared = self._prepare(message, utc(now))
         except _Refused as exc:
             return _result("permanent_failure", str(exc), started)
-        try:
-            destination = resolve_destination(
-                prepared.url,
-                allow_private=self._allow_private,
-                allowed_hosts=self._allowed_hosts,
-                resolver=self._resolver,
-            )
-        except BlockedDestinationError as exc:
-            return _result("permanent_failure", _with_notes(str(exc), prepared.notes), started)
-        except DeliveryError as exc:
-            return _result("transient_failure", _with_notes(str(exc), prepared.notes), started)
-        return self._deliver(prepared, destination, utc(now), started)
+        destination = check(prepared.url, self._guard)
+        if isinstance(destination, Failed):
+            return _result(destination.status, _with_notes(destination.detail, prepared.notes), started)
+        reply = exchange(self._client, destination, method=prepared.method, headers=prepared.headers,
+                         content=prepared.content, timeout_s=prepared.timeout_s, started=started,
+                         max_read=MAX_RESPONSE_READ_BYTES)
+        if isinstance(reply, Failed):
+            return _result(reply.status, _with_notes(reply.detail, prepared.notes), started)
+        status, detail, retry_after = _classify(reply, destination.netloc, utc(now))
+        return _result(status, _with_notes(detail, prepared.notes), started, response_status=reply.status_code,
+                       response_body=reply.body.decode("utf-8", errors="replace"), retry_after=retry_after)
 
     # -- building the request -------------------------------------------------------------------
 
@@ -197,132 +195,27 @@ class WebhookChannel(Closable):
                 headers[key] = value
         return headers, sorted(set(dropped))
 
-    # -- sending --------------------------------------------------------------------------------
 
-    def _deliver(
-        self, prepared: _Prepared, destination: Destination, now: datetime, started: float
-    ) -> DeliveryResult:
-        where = destination.netloc
-        deadline = started + prepared.timeout_s
-        last_error: httpx.ConnectError | None = None
-        for url, headers, extensions in _targets(prepared, destination):
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            request = self._client.build_request(
-                prepared.method,
-                url,
-                headers=headers,
-                content=prepared.content,
-                timeout=httpx.Timeout(remaining),
-                extensions=extensions,
-            )
-            try:
-                response = self._client.send(request, stream=True, follow_redirects=False)
-            except httpx.ConnectError as exc:
-                last_error = exc  # nothing was sent; try the next checked address
-                continue
-            except httpx.TimeoutException as exc:
-                detail = f"timed out after {prepared.timeout_s:g}s {_phase(exc)} {where}"
-                return _result("transient_failure", _with_notes(detail, prepared.notes), started)
-            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
-                detail = f"request to {where} refused by the HTTP client: {exc}"
-                return _result("permanent_failure", _with_notes(detail, prepared.notes), started)
-            except httpx.HTTPError as exc:
-                detail = f"{type(exc).__name__} talking to {where}: {exc}"
-                return _result("transient_failure", _with_notes(detail, prepared.notes), started)
-            try:
-                body = _read_capped(response, deadline)
-            finally:
-                response.close()
-            status, detail, retry_after = _classify(response, where, now)
-            return _result(
-                status,
-                _with_notes(detail, prepared.notes),
-                started,
-                response_status=response.status_code,
-                response_body=body.decode("utf-8", errors="replace"),
-                retry_after=retry_after,
-            )
-        if last_error is None:
-            detail = f"timed out after {prepared.timeout_s:g}s connecting to {where}"
-        else:
-            detail = f"could not connect to {where}: {last_error}"
-        return _result("transient_failure", _with_notes(detail, prepared.notes), started)
-
-
-def _targets(
-    prepared: _Prepared, destination: Destination
-) -> list[tuple[httpx.URL, httpx.Headers, dict[str, Any]]]:
-    """One request target per checked address (pinned), or the URL as is for an allow-listed host."""
-    if not destination.addresses:
-        return [(destination.url, prepared.headers, {})]
-    headers = httpx.Headers(prepared.headers)
-    headers["host"] = destination.netloc
-    headers["connection"] = "close"
-    extensions: dict[str, Any] = {}
-    if destination.scheme == "https" and not destination.host_is_ip:
-        extensions["sni_hostname"] = destination.host  # also the name the certificate is checked against
-    return [(destination.url.copy_with(host=ip), headers, extensions) for ip in destination.addresses]
-
-
-def _read_capped(response: httpx.Response, deadline: float) -> bytes:
-    """Up to MAX_RESPONSE_READ_BYTES of the raw body, stopping at the deadline or a broken stream."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_RESPONSE_READ_BYTES or time.perf_counter() >= deadline:
-                break
-    except httpx.HTTPError:
-        pass  # the status is what counts; keep what arrived
-    return b"".join(chunks)[:MAX_RESPONSE_READ_BYTES]
-
-
-def _classify(
-    response: httpx.Response, where: str, now: datetime
-) -> tuple[DeliveryStatus, str, timedelta | None]:
-    code = response.status_code
+def _classify(reply: Reply, where: str, now: datetime) -> tuple[DeliveryStatus, str, timedelta | None]:
+    code = reply.status_code
     prefix = f"HTTP {code} from {where}"
     if 200 <= code < 300:
         return "sent", prefix, None
     if code in TRANSIENT_STATUSES or 500 <= code < 600:
-        retry_after = None
-        if code in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+        retry_after = retry_after_of(reply, now)
         detail = f"{prefix}: {_STATUS_REASONS.get(code, 'server error')}"
         if retry_after is not None:
             detail += f" (Retry-After {retry_after.total_seconds():g}s)"
         return "transient_failure", detail, retry_after
     if 300 <= code < 400:
         detail = f"{prefix}: redirects are not followed; point the webhook at the final URL"
-        target = _origin_of(response.headers.get("location"))
+        target = _origin_of(reply.headers.get("location"))
         if target:
             detail += f" (redirects to {target})"
         return "permanent_failure", detail, None
     if 400 <= code < 500:
         return "permanent_failure", f"{prefix}: the receiver rejected the request", None
     return "permanent_failure", f"{prefix}: unexpected status", None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """A ``Retry-After`` header (delay-seconds or HTTP-date) as a delay, capped at MAX_RETRY_AFTER."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = max(0.0, math.ceil((when - utc(now)).total_seconds()))
-    return timedelta(seconds=min(seconds, MAX_RETRY_AFTER.total_seconds()))
 
 
 def _origin_of(location: str | None) -> str | None:
@@ -336,16 +229,6 @@ def _origin_of(location: str | None) -> str | None:
     if not url.is_absolute_url:
         return None
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
-
-
-def _phase(exc: httpx.TimeoutException) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connecting to"
-    if isinstance(exc, httpx.WriteTimeout):
-        return "sending to"
-    if isinstance(exc, httpx.PoolTimeout):
-        return "waiting for a connection to"
-    return "waiting for the response from"
 
 
 def _timeout(value: object) -> float:
