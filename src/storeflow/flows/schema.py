@@ -14,6 +14,7 @@ from storeflow.flows.actions import ACTIONS, STEP_KEYS
 from storeflow.flows.conditions import AGGREGATES, COMPARISON_OPS, NUMERIC_OPS, RECENCY_OPS
 from storeflow.flows.definition import FLOW_STATUSES, REQUIRED_KEYS
 from storeflow.flows.durations import DURATION_PATTERN, SIGNED_DURATION_PATTERN
+from storeflow.flows.layout import MAX_LAYOUT_DEPTH
 from storeflow.flows.localtime import TIME_OF_DAY_PATTERN
 from storeflow.flows.paths import FIELD_PATH_PATTERN
 from storeflow.flows.vocabulary import WEEKDAYS
@@ -113,8 +114,23 @@ def _trigger_def() -> dict[str, Any]:
     }
 
 
+def _layout_def() -> dict[str, Any]:
+    """Editor metadata: any JSON mapping; ``nodes`` maps step ids to positions (flows/layout.py)."""
+    number = {"type": "number"}
+    node = {"type": "object", "properties": {"x": number, "y": number}}
+    return {
+        "description": f"editor metadata (node positions by step id); never read by the engine, not part of "
+                       f"the digest; at most {MAX_LAYOUT_DEPTH} levels deep",
+        "type": "object",
+        "properties": {
+            "nodes": {"type": "object", "propertyNames": _ref("slug"), "additionalProperties": node},
+        },
+    }
+
+
 def _step_defs(defs: dict[str, Any]) -> dict[str, Any]:
-    common = {"id": _ref("slug"), "name": {"type": "string", "minLength": 1}}
+    step_id = {**_ref("slug"), "description": "the step's id, unique in the flow; generated when missing"}
+    common = {"id": step_id, "name": {"type": "string", "minLength": 1}}
     branch = {"anyOf": [_ref("steps"), {"type": "null"}]}
     wait_until = _object(
         {
@@ -227,6 +243,7 @@ def flow_json_schema() -> dict[str, Any]:
             "exit_when": _ref("condition"),
             "reentry": _ref("reentry"),
             "steps": {"type": "array", "minItems": 1, "items": _ref("step")},
+            "layout": _layout_def(),
         },
         "additionalProperties": False,
         "$defs": defs,
