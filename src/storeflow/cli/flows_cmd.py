@@ -1,4 +1,4 @@
-"""``storeflow flows ...``: validate, apply, list, show, activate, pause, schema."""
+"""``storeflow flows ...``: validate, apply, list, show, steps, activate, pause, schema."""
 
 from __future__ import annotations
 
@@ -220,6 +220,25 @@ def show(
     definition = flow.get("definition")
     text = yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, default_flow_style=False)
     typer.echo(text.rstrip("\n"))
+
+
+@app.command("steps")
+def steps(
+    ctx: typer.Context,
+    flow_id: Annotated[str, typer.Argument(metavar="ID", help="The flow's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+) -> None:
+    """Per-step statistics by step id, over every version: runs that reached each step, its log
+    entries, runs waiting there now, and the messages it made."""
+    with state(ctx).open() as sf:
+        stats = sf.views.flow_steps(flow_id)
+    if as_json:
+        print_json(stats)
+        return
+    print_table(["step", "path", "kind", "runs", "waiting", "log", "messages"],
+                [(s["id"], s["path"] or "(older versions)", s.get("action") or s["kind"], s["runs"], s["waiting"],
+                  summarize_counts(s["log"]), summarize_counts(s["messages"])) for s in stats["steps"]],
+                title=f"{flow_id}, version {stats['version']}")
 
 
 def _set_status(ctx: typer.Context, flow_id: str, status: Literal["live", "paused"]) -> None:

@@ -100,7 +100,14 @@ def test_list_show_pause_activate(cli: Invoke, write: Write) -> None:
     definition = yaml.safe_load(shown.split("Definition (version 1):\n", 1)[1])
     assert definition["id"] == "tag-buyers"
     assert definition["steps"][0]["action"] == "tag"
-    assert definition["steps"][1] == {"action": "note", "text": "tagged a buyer"}
+    assert {k: v for k, v in definition["steps"][1].items() if k != "id"} == {"action": "note",
+                                                                            "text": "tagged a buyer"}
+    assert [step["id"].split("-")[0] for step in definition["steps"]] == ["tag", "note"]  # ids are generated
+
+    table = check(cli("flows", "steps", "tag-buyers")).stdout
+    assert definition["steps"][1]["id"] in table and "steps[1]" in table
+    stats = json.loads(check(cli("flows", "steps", "tag-buyers", "--json")).stdout)
+    assert [(s["id"], s["runs"]) for s in stats["steps"]] == [(step["id"], 0) for step in definition["steps"]]
 
 
 def test_show_unknown_flow_is_one_error_line(cli: Invoke) -> None:

@@ -37,8 +37,9 @@ def test_import_with_process_runs_the_flow_and_runs_show_tells_step_by_step(cli:
     assert f"run {runs[0]['id']}: flow tag-buyers v1" in shown
     assert "status completed" in shown
     steps = [[c.strip() for c in ln.split("│")] for ln in shown.splitlines() if re.match(r"^\d+\s+│", ln)]
-    assert [(s[0], s[2], s[3], s[4]) for s in steps] == [("1", "steps[0]", "action:tag", "done"),
-                                                         ("2", "steps[1]", "action:note", "done")]
+    # The step column is the step's id, generated at apply: <action>-<6 hex>.
+    assert [(s[0], re.sub("-[0-9a-f]{6}$", "-*", s[2]), s[3], s[4]) for s in steps] == [
+        ("1", "tag-*", "action:tag", "done"), ("2", "note-*", "action:note", "done")]
     assert 'added=["buyer"]' in steps[0][5]
     assert "note=tagged a buyer" in steps[1][5]
 
@@ -117,5 +118,5 @@ def test_runs_show_lists_messages_with_status_and_attempts(cli: Invoke, write: W
     assert "waiting" in wait_row and "until " in wait_row
     message_row = next(ln for ln in messages_part.splitlines() if ln.startswith("msg_"))
     cells = [c.strip() for c in message_row.split("│")]
-    assert cells[1:5] == ["webhook", "steps[0]", "failed", "1"]
+    assert [cells[1], re.sub("-[0-9a-f]{6}$", "-*", cells[2]), *cells[3:5]] == ["webhook", "webhook-*", "failed", "1"]
     assert "signing secret" in cells[6]  # no webhook secret configured in this test: a permanent failure
