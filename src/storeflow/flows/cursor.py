@@ -5,6 +5,10 @@ A step is addressed by its :data:`StepPath`, the document path of the step:
 ``then`` branch, ``("steps", 1, "split", 0, "steps", 3)`` the fourth step of the first split variant.
 After the last step of a branch the run continues with the step after the branching step; after
 the last top-level step the run is complete.
+
+A run remembers its step by :func:`step_key`, the step's id (every stored step has one, see
+``step_ids.py``; the formatted path in versions stored before ids), and finds it again with
+:func:`find_step`, which takes either.
 """
 
 from __future__ import annotations
