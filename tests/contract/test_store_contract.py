@@ -292,3 +292,24 @@ def test_next_due_at_is_the_earliest_due_run_of_a_live_flow(db_url: str) -> None
     with store.transaction() as tx:
         assert tx.next_due_at() == T0 + timedelta(hours=1)  # the paused flow's earlier run does not count
     store.close()
+
+
+def test_every_read_follows_a_chain_of_merges_to_the_survivor(db_url: str) -> None:
+    """p1 was merged into p2, then p2 into p3: the single read, the batch read and the ingest
+    cache (write-behind) all answer p1 and p2 with p3, and a missing id with nothing."""
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        for pid in ("p1", "p2", "p3"):
+            tx.create_profile(pid, T0, properties={"n": pid})
+        tx.merge_profiles("p2", "p1", T0)
+        tx.merge_profiles("p3", "p2", T0)
+    with store.transaction() as tx:
+        assert [tx.resolve_profile_id(p) for p in ("p1", "p2", "p3", "nobody")] == ["p3", "p3", "p3", None]
+        assert [(tx.get_profile(p) or {}).get("id") for p in ("p1", "p2", "nobody")] == ["p3", "p3", None]
+        found = tx.profiles_by_id(["p1", "p2", "p3", "nobody"])
+        assert {asked: row["id"] for asked, row in found.items()} == {"p1": "p3", "p2": "p3", "p3": "p3"}
+        cached = tx.write_behind()
+        assert [cached.resolve_profile_id(p) for p in ("p1", "p2", "p3", "nobody")] == ["p3", "p3", "p3", None]
+        assert [(cached.get_profile(p) or {}).get("id") for p in ("p1", "nobody")] == ["p3", None]
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,36 @@ from storeflow.store.tables import (
     runs,
 )
 
-_MAX_MERGE_HOPS = 16
+MAX_MERGE_HOPS = 16
+
+Rows = Mapping[str, dict[str, Any]]
+
+
+def follow_merges(ids: Iterable[str], load: Callable[[set[str]], Rows]) -> dict[str, dict[str, Any]]:
+    """Each asked id -> the row of the profile it was merged into, following ``merged_into`` from row
+    to row (the row itself when not merged; the same dict for ids that end at one profile). ``load``
+    gives the rows (each with ``merged_into``) of the ids it finds, so a hop costs one call for all
+    the ids at it. Ids with no row are absent; a chain longer than MAX_MERGE_HOPS ends where it is."""
+    pending = {pid: pid for pid in ids}
+    found: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for hop in range(MAX_MERGE_HOPS + 1):
+        wanted = {cur for cur in pending.values() if cur not in found}
+        if wanted:
+            found.update(load(wanted))
+        following: dict[str, str] = {}
+        for asked, current in pending.items():
+            row = found.get(current)
+            if row is None:
+                continue
+            if row["merged_into"] is None or hop == MAX_MERGE_HOPS:
+                out[asked] = row
+            else:
+                following[asked] = row["merged_into"]
+        pending = following
+        if not pending:
+            break
+    return out
 
 
 class ProfilesOps(TxBase):
@@ -37,17 +67,12 @@ class ProfilesOps(TxBase):
 
     def resolve_profile_id(self, profile_id: str) -> str | None:
         """Follow merges to the surviving profile."""
-        current = profile_id
-        for _ in range(_MAX_MERGE_HOPS):
-            row = self.conn.execute(
-                select(profiles.c.id, profiles.c.merged_into).where(profiles.c.id == current)
-            ).first()
-            if row is None:
-                return None
-            if row.merged_into is None:
-                return str(row.id)
-            current = row.merged_into
-        return current
+        row = follow_merges([profile_id], self._merge_links).get(profile_id)
+        return None if row is None else str(row["id"])
+
+    def _merge_links(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute(select(profiles.c.id, profiles.c.merged_into).where(profiles.c.id.in_(sorted(ids))))
+        return {r.id: {"id": r.id, "merged_into": r.merged_into} for r in rows}
 
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         pid = self.resolve_profile_id(profile_id)

@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, distinct, func, select, update
 from storeflow.store.sql.bulk_ops import CHUNK as _CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.sql.dates_ops import changes_dates, note_profile_changes
+from storeflow.store.sql.profiles_ops import follow_merges
 from storeflow.store.tables import (
     carts,
     events,
@@ -26,7 +27,6 @@ from storeflow.store.tables import (
 )
 
 ACTIVE_STATUSES = ("active", "waiting")
-_MAX_MERGE_HOPS = 16
 # What the worker's batch operations read and write, by kind.
 BATCH_TABLES: dict[str, Table] = {"event": events, "profile": profiles, "order": orders, "cart": carts,
                                   "product": products, "run": runs}
@@ -212,26 +212,7 @@ class RunsOps(TxBase):
     def profiles_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Like ``get_profile`` for many ids at once: each asked-for id maps to the row of the
         profile it was merged into (the same dict for ids that resolve to one profile)."""
-        pending = {pid: pid for pid in ids}
-        found: dict[str, dict[str, Any]] = {}
-        out: dict[str, dict[str, Any]] = {}
-        for _ in range(_MAX_MERGE_HOPS):
-            found.update(self.rows_by_id("profile", {cur for cur in pending.values() if cur not in found}))
-            following: dict[str, str] = {}
-            for asked, current in pending.items():
-                row = found.get(current)
-                if row is None:
-                    continue
-                if row["merged_into"] is None:
-                    out[asked] = row
-                else:
-                    following[asked] = row["merged_into"]
-            pending = following
-            if not pending:
-                return out
-        found.update(self.rows_by_id("profile", {cur for cur in pending.values() if cur not in found}))
-        out.update((asked, found[cur]) for asked, cur in pending.items() if cur in found)
-        return out
+        return follow_merges(ids, lambda wanted: self.rows_by_id("profile", wanted))
 
     def open_carts_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """``latest_open_cart`` for many profiles at once: profile id -> its latest open cart."""

@@ -32,10 +32,8 @@ from datetime import datetime
 from typing import Any
 
 from storeflow.model.money import from_minor
-from storeflow.store.sql.profiles_ops import new_profile_row
+from storeflow.store.sql.profiles_ops import follow_merges, new_profile_row
 from storeflow.store.sql.tx import SqlTx
-
-_MAX_HOPS = 16
 
 
 @dataclass
@@ -151,29 +149,22 @@ class WriteBehindTx(SqlTx):
     def _live(self, ids: Iterable[str | None]) -> set[str]:
         return {pid for pid in (self._follow(p) for p in ids if p is not None) if pid is not None}
 
-    def _load_profiles(self, ids: Iterable[str]) -> None:
+    def _cached_profiles(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The rows of ``ids`` from the cache, the missing ones loaded (one query) and kept."""
         missing = {p for p in ids if p not in self._profiles}
-        for _ in range(_MAX_HOPS):
-            if not missing:
-                return
+        if missing:
             rows = self.profiles_by_ids(missing)
             for pid in missing:
                 self._profiles[pid] = rows.get(pid)
-            missing = {r["merged_into"] for r in rows.values()
-                       if r["merged_into"] and r["merged_into"] not in self._profiles}
+        return {p: row for p in ids if (row := self._profiles[p]) is not None}
+
+    def _load_profiles(self, ids: Iterable[str]) -> None:
+        """Cache the rows of ``ids`` and of the profiles they were merged into (a query per hop)."""
+        follow_merges(ids, self._cached_profiles)
 
     def _follow(self, profile_id: str) -> str | None:
-        current = profile_id
-        for _ in range(_MAX_HOPS):
-            if current not in self._profiles:
-                self._load_profiles([current])
-            row = self._profiles[current]
-            if row is None:
-                return None
-            if row["merged_into"] is None:
-                return current
-            current = row["merged_into"]
-        return current
+        row = follow_merges([profile_id], self._cached_profiles).get(profile_id)
+        return None if row is None else str(row["id"])
 
     # -- profiles and identities -----------------------------------------------------------------
     def find_profiles_by_identities(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
