@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     # A date-triggered occurrence (a birthday) missed by up to this long, e.g. while the worker was
     # down, still fires late; an older one is skipped (logged, and recorded on its fire row).
     date_trigger_grace_s: int = Field(default=86_400, ge=0)
+    max_future_skew_s: float = Field(default=300.0, ge=0)  # how far ahead of now an occurred_at may be
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storeflow.api.auth import AnyKey
 from storeflow.api.context import Ctx
-from storeflow.api.encoding import json_response
+from storeflow.api.encoding import StrictJSONRoute, json_response
 from storeflow.api.storefront import STOREFRONT_SOURCE, check_item, event_problems, refusal
 from storeflow.engine.ingest import MAX_BATCH, IngestResult
 from storeflow.model.events import EventIn
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=StrictJSONRoute)
 
 
 class ItemResult(BaseModel):

@@ -10,12 +10,12 @@ from pydantic import BaseModel
 
 from storeflow.api.auth import PrivateKey
 from storeflow.api.context import Ctx
-from storeflow.api.encoding import json_response
+from storeflow.api.encoding import StrictJSONRoute, json_response
 from storeflow.api.errors import validation_body
 from storeflow.errors import FlowValidationError
 from storeflow.flows import FlowDefinition
 
-router = APIRouter(prefix="/v1/flows", tags=["flows"])
+router = APIRouter(prefix="/v1/flows", tags=["flows"], route_class=StrictJSONRoute)
 
 FLOW_MEDIA_TYPES = {"application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml",
                     "text/x-yaml": "yaml", "application/json": "json"}

@@ -12,10 +12,10 @@ from sqlalchemy import text
 
 from storeflow.api.auth import PrivateKey
 from storeflow.api.context import Ctx
-from storeflow.api.encoding import json_response
+from storeflow.api.encoding import StrictJSONRoute, json_response
 
 log = logging.getLogger("storeflow.api")
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJSONRoute)
 
 
 class HealthOut(BaseModel):

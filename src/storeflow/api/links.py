@@ -16,9 +16,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from storeflow.api.context import Ctx
+from storeflow.api.encoding import StrictJSONRoute
 from storeflow.errors import NotFoundError, ValidationError
 
-router = APIRouter(tags=["message links"], include_in_schema=True)
+router = APIRouter(tags=["message links"], include_in_schema=True, route_class=StrictJSONRoute)
 
 _GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from storeflow.api.auth import PrivateKey
 from storeflow.api.context import Ctx
-from storeflow.api.encoding import json_response
+from storeflow.api.encoding import StrictJSONRoute, json_response
 from storeflow.model.profiles import normalize_phone
 
-router = APIRouter(tags=["messages"])
+router = APIRouter(tags=["messages"], route_class=StrictJSONRoute)
 
 
 class ProviderEventIn(BaseModel):

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storeflow.api.auth import PrivateKey
 from storeflow.api.context import Ctx
-from storeflow.api.encoding import json_response
+from storeflow.api.encoding import StrictJSONRoute, json_response
 from storeflow.api.events import ItemResult, item_json
 from storeflow.model.profiles import normalize_email, normalize_phone
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], route_class=StrictJSONRoute)
 
 IDENTITY_FIELDS = ("email", "phone", "customer_id", "anonymous_id", "profile_id")
 _CUSTOMER_ID_DOC = "As sent in events; prefix the source for ids from elsewhere (shopify:123)"

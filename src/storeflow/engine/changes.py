@@ -5,10 +5,12 @@ Parsing first means a malformed item is refused with a clear reason before anyth
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from storeflow.model.bounds import INT64_MAX, INT64_MIN
 from storeflow.model.events import CanonicalEvent
 from storeflow.model.money import check_currency, parse_amount, to_minor
 
@@ -99,27 +101,67 @@ def _str(props: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-def _int(value: Any, where: str) -> int:
+MAX_LINE_QUANTITY = 10**9
+MAX_STOCK = 10**9  # stock_levels.quantity is a 32-bit column; a single change stays well inside it
+_MAX_NUMBER_CHARS = 40
+
+
+def _int(value: Any, where: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """A whole number from JSON (a number or numeric string) within ``low``..``high``. Bounded
+    before anything large is built: ``"1e1000000"`` is refused from its exponent."""
+    not_whole = f"{where}: {_shown(value)} is not a whole number"
     if isinstance(value, bool):
-        raise ValueError(f"{where}: {value!r} is not a whole number")
-    try:
-        dec = Decimal(str(value))
-    except Exception as exc:
-        raise ValueError(f"{where}: {value!r} is not a whole number") from exc
-    if dec != dec.to_integral_value():
-        raise ValueError(f"{where}: {value!r} is not a whole number")
-    return int(dec)
+        raise ValueError(not_whole)
+    if isinstance(value, int):
+        number = value
+    else:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"{where}: {value!r} is not a finite number")
+            text = repr(value)
+        elif isinstance(value, str) and len(value) <= _MAX_NUMBER_CHARS:
+            text = value.strip()
+        else:
+            raise ValueError(not_whole)
+        try:
+            dec = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError(not_whole) from exc
+        if not dec.is_finite():
+            raise ValueError(f"{where}: {_shown(value)} is not a finite number")
+        if dec and dec.adjusted() > 18:
+            raise ValueError(f"{where}: {_shown(value)} is outside {low}..{high}")
+        if dec != dec.to_integral_value():
+            raise ValueError(not_whole)
+        number = int(dec)
+    if not low <= number <= high:
+        raise ValueError(f"{where}: {_shown(number)} is outside {low}..{high}")
+    return number
 
 
-def _money(props: dict[str, Any], name: str, currency: str | None) -> int | None:
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 200:
+        return "a very large number"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _money(props: dict[str, Any], name: str, currency: str | None, where: str = "properties") -> int | None:
+    """Minor units of a non-negative amount, within the 64-bit column."""
     if props.get(name) is None:
         return None
     if currency is None:
-        raise ValueError(f"properties.{name}: an amount needs properties.currency (e.g. \"IDR\")")
+        raise ValueError(f"{where}.{name}: an amount needs properties.currency (e.g. \"IDR\")")
     try:
-        return to_minor(parse_amount(props[name]), currency)
+        amount = parse_amount(props[name])
+        if amount < 0:
+            raise ValueError(f"{amount} is negative; amounts are zero or more")
+        minor = to_minor(amount, currency)
     except ValueError as exc:
-        raise ValueError(f"properties.{name}: {exc}") from exc
+        raise ValueError(f"{where}.{name}: {exc}") from exc
+    if not 0 <= minor <= INT64_MAX:
+        raise ValueError(f"{where}.{name}: {amount} {currency} is too large")
+    return minor
 
 
 def _currency(props: dict[str, Any]) -> str | None:
@@ -152,12 +194,14 @@ def _line_item(item: dict[str, Any], where: str) -> LineItem:
             price = parse_amount(item["price"])
         except ValueError as exc:
             raise ValueError(f"{where}.price: {exc}") from exc
+        if price < 0:
+            raise ValueError(f"{where}.price: {price} is negative; prices are zero or more")
     return LineItem(
         product_id=_str(item, "product_id"),
         variant_id=_str(item, "variant_id"),
         sku=_str(item, "sku"),
         title=_str(item, "title", "name"),
-        quantity=_int(item.get("quantity", 1), f"{where}.quantity"),
+        quantity=_int(item.get("quantity", 1), f"{where}.quantity", 0, MAX_LINE_QUANTITY),
         price=price,
     )
 
@@ -205,13 +249,17 @@ def _order_change(event: CanonicalEvent) -> OrderChange:
         refund = _money(p, "amount", currency) if "amount" in p else None
     total = _money(p, "total", currency)
     cart_ids = tuple(x for x in (_str(p, "cart_id"), _str(p, "checkout_id")) if x)
+    if cart_ids:
+        cart_ids += (order_cart_id(order_id),)  # a checkout known by this order (see _cart_change)
     return OrderChange(order_id, currency, total, refund, _items(p), values, cart_ids)
 
 
 def _cart_change(event: CanonicalEvent) -> CartChange:
     p = event.properties
-    cart_id = _str(p, "checkout_id", "cart_id") if event.type == "checkout_started" else _str(p, "cart_id",
-                                                                                              "checkout_id")
+    names = ("checkout_id", "cart_id") if event.type == "checkout_started" else ("cart_id", "checkout_id")
+    cart_id = _str(p, *names)
+    if cart_id is None and event.type == "checkout_started" and _str(p, "order_id"):
+        cart_id = order_cart_id(str(_str(p, "order_id")))  # Segment's Checkout Started names the order
     if cart_id is None:
         raise ValueError(f"properties.cart_id: required for {event.type} (or properties.checkout_id)")
     currency = _currency(p)
@@ -219,8 +267,29 @@ def _cart_change(event: CanonicalEvent) -> CartChange:
     added = None
     if event.type == "product_added_to_cart" and p.get("items") is None:
         added = _line_item(p, "properties")
+    items = _items(p)
+    if value is None and currency is not None:
+        _check_items_value(items if items is not None else ([added] if added else []), currency)
     return CartChange(cart_id, "checkout" if event.type == "checkout_started" else "cart", currency, value,
-                      _items(p), added, _str(p, "checkout_url"))
+                      items, added, _str(p, "checkout_url"))
+
+
+def order_cart_id(order_id: str) -> str:
+    """The cart id of a checkout known only by the order it becomes (Segment's Checkout Started)."""
+    return f"order:{order_id}"
+
+
+def _check_items_value(items: list[LineItem] | tuple[LineItem, ...], currency: str) -> None:
+    """A cart without a value is valued from its items: refuse here what could not be stored."""
+    if not items or any(i.price is None for i in items):
+        return
+    total = sum((Decimal(i.price or 0) * (i.quantity or 1) for i in items), Decimal(0))
+    try:
+        minor = to_minor(total, currency)
+    except ValueError as exc:
+        raise ValueError(f"properties.items: their value {exc}") from exc
+    if minor > INT64_MAX:
+        raise ValueError(f"properties.items: their value {total} {currency} is too large")
 
 
 def _product_change(event: CanonicalEvent) -> ProductChange:
@@ -255,9 +324,14 @@ def _product_change(event: CanonicalEvent) -> ProductChange:
             raise ValueError(f"{where}: needs a variant_id")
         cur = base_currency
         if v.get("currency"):
-            cur = check_currency(v["currency"])
-        price = _money(v, "price", cur) if v.get("price") is not None else None
-        qty = _int(v["inventory_quantity"], f"{where}.inventory_quantity") if "inventory_quantity" in v else None
+            try:
+                cur = check_currency(v["currency"])
+            except ValueError as exc:
+                raise ValueError(f"{where}.currency: {exc}") from exc
+        price = _money(v, "price", cur, where) if v.get("price") is not None else None
+        qty = None
+        if "inventory_quantity" in v:
+            qty = _int(v["inventory_quantity"], f"{where}.inventory_quantity", -MAX_STOCK, MAX_STOCK)
         variants.append(VariantData(str(_str(v, "variant_id", "id")), _str(v, "sku"), _str(v, "title"), price,
                                     cur, qty))
     return ProductChange(product_id, values, tuple(variants))
@@ -268,8 +342,8 @@ def _stock_change(event: CanonicalEvent) -> StockChange:
     variant_id, sku = _str(p, "variant_id"), _str(p, "sku")
     if variant_id is None and sku is None:
         raise ValueError("properties.variant_id: inventory_changed needs variant_id or sku")
-    qty = _int(p["quantity"], "properties.quantity") if p.get("quantity") is not None else None
-    delta = _int(p["delta"], "properties.delta") if p.get("delta") is not None else None
+    qty = _int(p["quantity"], "properties.quantity", -MAX_STOCK, MAX_STOCK) if p.get("quantity") is not None else None
+    delta = _int(p["delta"], "properties.delta", -MAX_STOCK, MAX_STOCK) if p.get("delta") is not None else None
     if (qty is None) == (delta is None):
         raise ValueError("properties.quantity: give exactly one of quantity (absolute) or delta (change)")
     return StockChange(variant_id, sku, _str(p, "product_id"), _str(p, "location") or "default", qty, delta)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import ValidationError as PydanticValidationError
 
 from storeflow.clock import Clock
-from storeflow.engine.changes import Change, parse_change
+from storeflow.engine.changes import Change, order_cart_id, parse_change
 from storeflow.engine.flowset import FlowSet, event_too_old, start_run
 from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
 from storeflow.engine.records import RecordLoader, StoreHistory
@@ -73,7 +73,8 @@ class Ingestor:
         now = self.clock.now()
         try:
             ev = item if isinstance(item, EventIn) else EventIn.model_validate(item)
-            canonical = normalize_event(ev, now, source, self.settings.default_phone_region)
+            canonical = normalize_event(ev, now, source, self.settings.default_phone_region,
+                                        self.settings.max_future_skew_s)
             props = canonical.properties
             if props.get("currency") in (None, "") and any(k in props for k in _AMOUNT_KEYS):
                 props["currency"] = self.settings.currency  # the store's currency, recorded on the event
@@ -241,3 +242,4 @@ def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: froz
             if props.get("product_id"):
                 keys.product_ids.append(str(props["product_id"]))
     batch.prefetch(keys)
+            keys.cart_ids.append(order_cart_id(str(props["order_id"])))

@@ -18,6 +18,7 @@ from storeflow.engine.changes import (
     OrderChange,
     ProductChange,
     StockChange,
+    order_cart_id,
 )
 from storeflow.model.events import CanonicalEvent, new_id
 from storeflow.model.profiles import IdentityHints
@@ -92,6 +93,8 @@ def _apply_order(tx: StoreTx, event: CanonicalEvent, profile_id: str | None, ch:
             tx.convert_carts(owner, list(ch.cart_ids), ch.order_id, event.occurred_at)
     elif ch.cart_ids and event.type == "order_placed":
         tx.convert_carts(None, list(ch.cart_ids), ch.order_id, event.occurred_at)
+    if not ch.cart_ids and event.type == "order_placed":  # a checkout known only by this order
+        tx.convert_carts(None, [order_cart_id(ch.order_id)], ch.order_id, event.occurred_at)
 
 
 def _order_values(ch: OrderChange) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from storeflow.clock import utc
+from storeflow.model.bounds import check_document, check_occurred_at, check_text
 from storeflow.model.profiles import IdentityHints, normalize_email, normalize_phone
 
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -71,7 +71,8 @@ SEGMENT_SPEC_NAMES: dict[str, str] = {
 }
 
 # Segment property names -> canonical property names.
-_SEGMENT_PROPS = {"products": "items", "revenue": "subtotal", "name": "title", "url": "product_url"}
+# ``revenue`` keeps its name: the spec's Order Completed carries both revenue and subtotal.
+_SEGMENT_PROPS = {"products": "items", "name": "title", "url": "product_url"}
 
 _TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .:-]{0,99}$")
 _MESSAGE_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("message_"))
@@ -166,13 +167,39 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{random.getrandbits(128):032x}"
 
 
+_ID_FIELDS = ("id", "profile_id", "email", "phone", "customer_id", "anonymous_id", "source")
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
+
+
+def check_bounds(ev: EventIn) -> None:
+    """Refuse what cannot be stored or would cost too much (see storeflow.model.bounds): text with
+    NUL or lone surrogates, integers beyond 64 bits, NaN and infinities, properties nested too deep
+    or too large. Raises ValueError naming the field."""
+    for name in _ID_FIELDS:
+        value = getattr(ev, name)
+        if value is not None and (not value.isascii() or "\x00" in value):
+            check_text(value, name)
+    if ev.properties:
+        check_document(ev.properties, "properties")
+    if ev.profile:
+        check_document(ev.profile, "profile")
+
+
 def normalize_event(ev: EventIn, received_at: datetime, default_source: str = "api",
-                    phone_region: str = "US") -> CanonicalEvent:
-    """Map an incoming event to the canonical form. Raises ValueError naming the bad field."""
+                    phone_region: str = "US", max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S) -> CanonicalEvent:
+    """Map an incoming event to the canonical form. Raises ValueError naming the bad field.
+
+    ``occurred_at`` may be at most ``max_future_skew_s`` seconds after ``received_at`` (a client's
+    clock running a little fast), and no earlier than 1900.
+    """
+    check_bounds(ev)
     raw_type = ev.type
     etype = SEGMENT_SPEC_NAMES.get(raw_type, raw_type)
     props = _map_segment_props(ev.properties) if raw_type in SEGMENT_SPEC_NAMES else dict(ev.properties)
-    occurred = utc(ev.occurred_at) if ev.occurred_at else None
+    occurred = None
+    if ev.occurred_at is not None:
+        occurred = check_occurred_at(ev.occurred_at, received_at + timedelta(seconds=max_future_skew_s),
+                                     max_future_skew_s)
     phone = None
     if ev.phone:
         try:

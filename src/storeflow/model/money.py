@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -36,18 +37,51 @@ def check_currency(value: Any) -> str:
     return code
 
 
+MAX_AMOUNT_DIGITS = 14
+"""Digits before the decimal point an amount may have: below 10^14 in major units, so that its minor
+units (at most 4 decimals in ISO 4217) fit a 64-bit integer column with room to spare."""
+MAX_AMOUNT_DECIMALS = 20
+_MAX_AMOUNT_CHARS = 50
+_NOT_AN_AMOUNT = "is not an amount; use a number such as 19.90 or \"19.90\""
+
+
 def parse_amount(value: Any) -> Decimal:
-    """An amount from JSON: a number or numeric string, kept exact."""
+    """An amount from JSON: a number or numeric string, kept exact.
+
+    Bounded before anything large is built: at most 50 characters of text, fewer than
+    ``MAX_AMOUNT_DIGITS`` digits before the point, at most ``MAX_AMOUNT_DECIMALS`` after it, finite.
+    ``"1e1000000"`` is refused from its exponent, without building the number it names.
+    """
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not an amount; use a number such as 19.90 or \"19.90\"")
+        raise ValueError(f"{value!r} {_NOT_AN_AMOUNT}")
+    if isinstance(value, int):
+        if -(10**MAX_AMOUNT_DIGITS) < value < 10**MAX_AMOUNT_DIGITS:
+            return Decimal(value)
+        raise ValueError(f"an amount must be below 10^{MAX_AMOUNT_DIGITS} (got a {len(str(abs(value)))}-digit "
+                         "number)" if value.bit_length() < 10_000 else
+                         f"an amount must be below 10^{MAX_AMOUNT_DIGITS}")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite amount")
         value = repr(value)  # shortest repr round-trips: 19.9 -> "19.9", no binary noise
+    if not isinstance(value, str | Decimal):
+        raise ValueError(f"a {type(value).__name__} {_NOT_AN_AMOUNT}")
+    text = str(value).strip()
+    if len(text) > _MAX_AMOUNT_CHARS:
+        raise ValueError(f"{text[:20]!r}... {_NOT_AN_AMOUNT} (longer than {_MAX_AMOUNT_CHARS} characters)")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except InvalidOperation as exc:
-        raise ValueError(f"{value!r} is not an amount; use a number such as 19.90 or \"19.90\"") from exc
+        raise ValueError(f"{value!r} {_NOT_AN_AMOUNT}") from exc
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not a finite amount")
+    if amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise ValueError(f"{value!r} is too large: an amount must be below 10^{MAX_AMOUNT_DIGITS}")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_AMOUNT_DECIMALS:
+        raise ValueError(f"{value!r} has more than {MAX_AMOUNT_DECIMALS} decimal places")
+    if not amount and isinstance(exponent, int) and exponent > 0:
+        return Decimal(0)  # "0e999999": zero, without the exponent
     return amount
 
 

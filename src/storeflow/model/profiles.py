@@ -10,12 +10,47 @@ CHANNELS = ("email", "sms", "push")
 CONSENT_STATES = ("subscribed", "unsubscribed", "never_asked")
 
 
+_LOCAL_SPECIALS = frozenset('()<>[]:;,\\"@ ')
+
+
 def normalize_email(value: str) -> str:
+    """The address lower-cased, or ValueError saying what is wrong with it.
+
+    A cheap structural check (no regular expression, no DNS): one ``@``; a local part of 1-64
+    printable characters without spaces, quotes or brackets, not starting or ending with a dot and
+    without ``..``; a domain of at least two labels of letters, digits and inner hyphens (non-ASCII
+    letters allowed), each 1-63 characters; 254 characters at most in all.
+    """
     email = value.strip().lower()
-    local, sep, domain = email.partition("@")
-    if not sep or not local or "." not in domain or " " in email:
-        raise ValueError(f"{value!r} is not an email address")
+    problem = _email_problem(email)
+    if problem:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise ValueError(f"{shown!r} is not an email address ({problem}); use e.g. ana@example.com")
     return email
+
+
+def _email_problem(email: str) -> str | None:
+    if len(email) > 254:
+        return "longer than 254 characters"
+    if not email.isprintable():
+        return "it contains a control character or invalid text"
+    local, sep, domain = email.partition("@")
+    if not sep or not local or not domain:
+        return "it needs a name, an @ and a domain"
+    if len(local) > 64:
+        return "the part before @ is longer than 64 characters"
+    if local[0] == "." or local[-1] == "." or ".." in local or not _LOCAL_SPECIALS.isdisjoint(local):
+        return "the part before @ has a misplaced dot, a space, a second @ or a quote"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "the domain needs a dot, as in example.com"
+    for label in labels:
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-" \
+                or not label.replace("-", "").isalnum():
+            return f"the domain {domain!r} is not a valid host name"
+    if labels[-1].isdigit():
+        return f"the domain {domain!r} is not a valid host name"
+    return None
 
 
 def normalize_phone(value: str, default_region: str = "US") -> str:
