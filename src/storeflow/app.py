@@ -45,10 +45,11 @@ class DrainStats:
     messages: int = 0
     scheduled: int = 0
     rounds: int = 0
+    backfilling: bool = False  # a date flow's fire times are still being filled in
 
     @property
     def idle(self) -> bool:
-        return not (self.runs or self.messages or self.scheduled)
+        return not (self.runs or self.messages or self.scheduled or self.backfilling)
 
     def add(self, other: DrainStats) -> None:
         self.runs += other.runs
@@ -139,6 +140,7 @@ class Storeflow:
     def drain_once(self) -> DrainStats:
         stats = DrainStats()
         stats.scheduled = self.scheduler.tick()
+        stats.backfilling = self.scheduler.backfilling
         batch = self.worker.run_batch()
         stats.runs, stats.steps = batch.claimed, batch.steps
         stats.messages = self.dispatcher.run_batch()

@@ -56,6 +56,8 @@ class Scheduler:
                  grace: timedelta = DEFAULT_GRACE) -> None:
         self.store, self.clock, self.flows, self.store_tz = store, clock, flows, store_tz
         self.grace = grace
+        self.backfill_page = _BACKFILL_PAGE  # profiles per backfill transaction (one page per tick)
+        self.backfilling = False  # whether the last tick left a backfill page to do
         self._tz = store_tz.key
 
     def tick(self) -> int:
@@ -68,6 +70,7 @@ class Scheduler:
     # -- cron schedules and date-flow backfills ----------------------------------------------------
     def _schedules(self, now: datetime) -> int:
         started = 0
+        self.backfilling = False
         with self.store.transaction() as tx:
             for sched in tx.claim_due_schedules(now):
                 version = int(sched["flow_version"])
@@ -86,10 +89,11 @@ class Scheduler:
 
     def _backfill(self, tx: StoreTx, defn: FlowDefinition, after: str | None, now: datetime) -> None:
         """Compute the fire times of one page of profiles (by id, after ``after``)."""
-        page = tx.profiles_page(after or "", _BACKFILL_PAGE)
+        page = tx.profiles_page(after or "", self.backfill_page)
         self._recompute(tx, [(defn.id, defn)], page, now)
-        done = len(page) < _BACKFILL_PAGE
+        done = len(page) < self.backfill_page
         tx.advance_backfill(defn.id, None if done else page[-1]["id"], now)
+        self.backfilling = self.backfilling or not done
 
     def _recompute(self, tx: StoreTx, date_flows: list[tuple[str, FlowDefinition]],
                    profiles: list[dict[str, Any]], now: datetime) -> None:
