@@ -158,10 +158,6 @@ class SmtpPool:
         finally:
             self._slots.release()
 
-    def discard(self, conn: PooledConnection) -> None:
-        """Close ``conn`` and free its slot (same as ``release(conn, reusable=False)``)."""
-        self.release(conn, reusable=False)
-
     def close(self) -> None:
         """Quit every idle connection; connections in use are closed when they are released."""
         with self._lock:

@@ -163,13 +163,6 @@ def want_text(value: Any, loc: Loc, problems: Problems, what: str = "text") -> s
     return value
 
 
-def want_bool(value: Any, loc: Loc, problems: Problems) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    problems.add(loc, f"must be true or false, not {type_name(value)}")
-    return None
-
-
 def want_slug(value: Any, loc: Loc, problems: Problems) -> str | None:
     text = want_text(value, loc, problems)
     if text is None:

@@ -75,10 +75,6 @@ class DemoReport:
     def runs_of(self, flow_id: str) -> int:
         return next((f.started for f in self.flows if f.flow_id == flow_id), 0)
 
-    @property
-    def emails_sent(self) -> int:
-        return sum(m.sent for m in self.messages if m.channel == "email")
-
 
 def collect(sf: Storeflow, currency: str) -> DemoReport:
     report = DemoReport(currency=currency)

@@ -33,10 +33,6 @@ class CommerceOps(TxBase):
         )
         return True
 
-    def set_product_fields(self, product_id: str, now: datetime, **values: Any) -> bool:
-        res = self.conn.execute(update(products).where(products.c.id == product_id).values(updated_at=now, **values))
-        return bool(res.rowcount)
-
     def upsert_variant(self, variant_id: str, product_id: str, now: datetime, **values: Any) -> None:
         stmt = self.upsert(variants).values(id=variant_id, product_id=product_id, updated_at=now, **values)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["id"],
@@ -60,10 +56,6 @@ class CommerceOps(TxBase):
             .where(variants.c.product_id == product_id)
         ).scalar_one()
         return int(total)
-
-    def stock_levels_of(self, variant_id: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute(select(stock_levels).where(stock_levels.c.variant_id == variant_id))
-        return [dict(r) for r in rows.mappings()]
 
     def set_stock(self, variant_id: str, location: str, now: datetime, source_at: datetime, *,
                   quantity: int | None = None, delta: int | None = None) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 
 from storeflow.store.sql.bulk_ops import CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
@@ -32,14 +32,6 @@ class MessagesOps(TxBase):
 
     def update_message(self, message_id: str, **values: Any) -> None:
         self.conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
-
-    def messages_sent_by_step(self) -> list[dict[str, Any]]:
-        """(flow_id, step_key, channel, status, count) for reports."""
-        rows = self.conn.execute(
-            select(outbox.c.flow_id, outbox.c.step_key, outbox.c.channel, outbox.c.status, func.count().label("n"))
-            .group_by(outbox.c.flow_id, outbox.c.step_key, outbox.c.channel, outbox.c.status)
-        ).mappings()
-        return [dict(r) for r in rows]
 
     # -- suppressions --------------------------------------------------------------------------
     def suppress(self, channel: str, address: str, reason: str, now: datetime, message_id: str | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -264,6 +263,3 @@ def _aware(dt: Any) -> datetime | None:
         return utc(datetime.fromisoformat(dt))
     return utc(dt)
 
-
-def decimal_spent(spent: dict[str, str]) -> dict[str, Decimal]:
-    return {cur: Decimal(v) for cur, v in spent.items()}

@@ -68,11 +68,6 @@ class RunsOps(TxBase):
         rows = self.conn.execute(select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq))
         return [dict(r) for r in rows.mappings()]
 
-    def active_run_for(self, flow_id: str, profile_id: str) -> dict[str, Any] | None:
-        return as_dict(self.conn.execute(
-            select(runs).where(runs.c.active_key == f"{flow_id}:{profile_id}")
-        ).mappings().first())
-
     def list_runs(self, *, flow_id: str | None = None, status: str | None = None, profile_id: str | None = None,
                   limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         q = select(runs)

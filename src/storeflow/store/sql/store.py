@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, inspect
+from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -78,9 +78,6 @@ class SqlStore:
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
             raise MigrationError(f"could not migrate the database: {exc}") from exc
-
-    def table_names(self) -> set[str]:
-        return set(inspect(self.engine).get_table_names())
 
     def wipe(self) -> None:
         with self.engine.begin() as conn:

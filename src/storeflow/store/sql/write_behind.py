@@ -493,7 +493,7 @@ _PASS_THROUGH = frozenset({
 
 # Operations that need the pending rows written first, and what of the cache they make wrong.
 # Anything not named here or above flushes and then forgets the whole cache.
-_READS = ("get_variant", "variant_by_sku", "stock_levels_of", "lock_run", "get_run")
+_READS = ("get_variant", "variant_by_sku", "lock_run", "get_run")
 _KEEP_CACHE = frozenset({*_READS, "update_run", "remove_wait"})
 _PRODUCTS = frozenset({"upsert_product", "upsert_variant", "set_stock"})
 
