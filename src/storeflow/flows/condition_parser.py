@@ -317,4 +317,11 @@ def _read_sum_of(value: Any, loc: Loc, problems: Problems) -> FieldPath | None:
     """``of: total`` names a property of the historic event; ``of: event.total`` is the same."""
     if isinstance(value, str) and value and not value.startswith("event."):
         value = f"event.{value}"
-    return read_field_path(value, loc, problems, ("event",))
+    path = read_field_path(value, loc, problems, ("event",))
+    ftype = checked_type(path, loc, problems) if path is not None else None
+    if ftype is None:
+        return None
+    if ftype.kind not in ("integer", "decimal", "number", "any"):
+        problems.add(loc, f"{path} is {ftype.describe()}, not a number", "e.g. of: total")
+        return None
+    return path

@@ -102,6 +102,12 @@ def test_every_problem_is_reported_in_nested_conditions_and_history_where_is_fre
     ]
 
 
+def test_a_history_sum_needs_a_numeric_event_field() -> None:
+    parse_condition({"history": {"event": "order_placed"}, "sum": {"of": "total", "gte": 5}})
+    found = problems_of({"history": {"event": "order_placed"}, "sum": {"of": "occurred_at", "gte": 5}})
+    assert found == [("if.sum.of", "event.occurred_at is a date-time, not a number", "e.g. of: total")]
+
+
 def test_a_date_trigger_needs_a_date_field() -> None:
     flow = {"id": "f", "name": "F", "steps": [{"exit": True}]}
     parse_flow({**flow, "trigger": {"date": "profile.birthday"}})
