@@ -32,6 +32,7 @@ log = logging.getLogger("storeflow.scheduler")
 DEFAULT_GRACE = timedelta(days=1)
 _BACKFILL_PAGE = 2000
 _CHANGES_PAGE = 500
+_CHANGES_PAGES_PER_TICK = 20
 _CLAIM = 200
 
 
@@ -57,7 +58,7 @@ class Scheduler:
         self.store, self.clock, self.flows, self.store_tz = store, clock, flows, store_tz
         self.grace = grace
         self.backfill_page = _BACKFILL_PAGE  # profiles per backfill transaction (one page per tick)
-        self.backfilling = False  # whether the last tick left a backfill page to do
+        self.backfilling = False  # whether the last tick left backfill pages or queued changes to do
         self._tz = store_tz.key
 
     def tick(self) -> int:
@@ -117,7 +118,7 @@ class Scheduler:
 
     # -- profiles whose dates may have changed ---------------------------------------------------
     def _changes(self, now: datetime) -> None:
-        while True:
+        for _ in range(_CHANGES_PAGES_PER_TICK):
             with self.store.transaction() as tx:
                 ids = tx.claim_profile_changes(_CHANGES_PAGE)
                 if not ids:
@@ -130,6 +131,7 @@ class Scheduler:
                     self._recompute(tx, date_flows, [*found.values(), *missing], now)
             if len(ids) < _CHANGES_PAGE:
                 return
+        self.backfilling = True  # more queued changes: the next tick goes on with them
 
     # -- due date occurrences -----------------------------------------------------------------------
     def _date_fires(self, now: datetime) -> int:
