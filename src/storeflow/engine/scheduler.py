@@ -98,16 +98,21 @@ class Scheduler:
 
     def _recompute(self, tx: StoreTx, date_flows: list[tuple[str, FlowDefinition]],
                    profiles: list[dict[str, Any]], now: datetime) -> None:
-        """Set or remove the fire rows of these profiles in these flows from their current data."""
+        """Set or remove the fire rows of these profiles in these flows from their current data. An
+        occurrence already handled (fired or skipped) earlier today is not taken again."""
         rows: list[dict[str, Any]] = []
         gone: list[tuple[str, str]] = []
+        handled = tx.last_occurrences(p["id"] for p in profiles)
         for profile in profiles:
             for flow_id, defn in date_flows:
-                assert isinstance(defn.trigger, DateTrigger)
+                trigger = defn.trigger
+                assert isinstance(trigger, DateTrigger)
                 fire = None
                 if profile.get("merged_into") is None:
-                    fire = first_date_fire(defn.trigger, _date_of(defn.trigger, profile), now,
-                                           profile_tz=profile.get("timezone"), store_tz=self._tz)
+                    value, tz = _date_of(trigger, profile), profile.get("timezone")
+                    fire = first_date_fire(trigger, value, now, profile_tz=tz, store_tz=self._tz)
+                    if fire is not None and fire[1] == handled.get((flow_id, profile["id"])):
+                        fire = next_date_fire(trigger, value, fire[0], profile_tz=tz, store_tz=self._tz)
                 if fire is None:
                     gone.append((flow_id, profile["id"]))
                 else:

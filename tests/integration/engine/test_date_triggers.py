@@ -227,3 +227,14 @@ def test_concurrent_claims_take_different_rows_on_postgres(make_sf: MakeSf, cloc
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads)
     assert len(sf.views.runs(flow_id="bday")) == 6
+
+
+def test_a_change_after_today_s_birthday_does_not_bring_it_back(sf: Storeflow, clock: VirtualClock) -> None:
+    apply(sf, birthday_flow())
+    sf.ingest([{"type": "customer_created", "email": "d@example.com", "profile": {"birthday": "1990-03-03"}}])
+    sf.run_until(at(2026, 3, 3, 10))
+    assert starts(sf, "bday") == [at(2026, 3, 3, 9)]
+    sf.identify({"email": "d@example.com", "profile": {"first_name": "Dee"}})
+    sf.drain()
+    row = fires_of(sf, "d@example.com")[0]
+    assert (row["next_fire_at"], row["last_occurrence"], row["last_outcome"]) == (at(2027, 3, 3, 9), "2026", "started")

@@ -112,6 +112,19 @@ class DatesOps(TxBase):
                                  .order_by(date_trigger_fires.c.flow_id))
         return [dict(r) for r in rows.mappings()]
 
+    def last_occurrences(self, profile_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+        """(flow id, profile id) -> the occurrence last handled (fired or skipped), for these profiles."""
+        wanted = sorted(set(profile_ids))
+        out: dict[tuple[str, str], str] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            rows = self.conn.execute(
+                select(date_trigger_fires.c.flow_id, date_trigger_fires.c.profile_id,
+                       date_trigger_fires.c.last_occurrence)
+                .where(date_trigger_fires.c.profile_id.in_(wanted[i:i + _CHUNK]),
+                       date_trigger_fires.c.last_occurrence.is_not(None)))
+            out.update({(str(r.flow_id), str(r.profile_id)): str(r.last_occurrence) for r in rows})
+        return out
+
     def claim_due_date_fires(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Due fire rows of live date flows, earliest first, locked for this transaction (SKIP
         LOCKED on PostgreSQL, so concurrent schedulers take different rows)."""
