@@ -105,7 +105,8 @@ class Storeflow:
                                      lease=timedelta(seconds=self.settings.outbox_lease_s),
                                      batch_size=self.settings.dispatch_batch_size,
                                      concurrency=self.settings.dispatch_concurrency,
-                                     on_events=lambda evs: self.ingest(evs, source="storeflow"))
+                                     on_events=lambda tx, evs: self.ingestor.ingest_in(tx, evs, "storeflow")[1],
+                                     on_wake=self._wake.set)
         self.flows = FlowService(self.store, self.clock, self.flowset, tz)
         self.keys = KeyService(self.store, self.clock)
         self.views = Views(self.store)

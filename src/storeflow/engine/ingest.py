@@ -113,28 +113,48 @@ class Ingestor:
             self.on_wake()
         return [r for r in results if r is not None]
 
+    def ingest_in(self, tx: StoreTx, items: Sequence[Mapping[str, Any] | EventIn],
+                  source: str = "storeflow") -> tuple[list[IngestResult], bool]:
+        """Ingest within the caller's transaction, so the events commit (or roll back) with what the
+        caller writes there: e.g. ``message_sent`` with the send's outcome. Returns the results and
+        whether a worker should be woken once the transaction commits. A ``LostRace`` propagates:
+        the caller rolls back and retries its whole transaction."""
+        results: list[IngestResult | None] = [None] * len(items)
+        prepared: list[_Prepared] = []
+        for i, item in enumerate(items):
+            p = self.prepare(i, item, source)
+            if isinstance(p, IngestResult):
+                results[i] = p
+            else:
+                prepared.append(p)
+        woke = self._batch_in(tx, prepared, results) if prepared else False
+        return [r for r in results if r is not None], woke
+
     def _batch(self, prepared: list[_Prepared], results: list[IngestResult | None]) -> bool:
-        """One transaction for the batch, through a write-behind view: the rows every event will ask
+        with self.store.transaction() as tx:
+            return self._batch_in(tx, prepared, results)
+
+    def _batch_in(self, tx: StoreTx, prepared: list[_Prepared], results: list[IngestResult | None]) -> bool:
+        """The batch in one transaction, through a write-behind view: the rows every event will ask
         about are read at once, and the writes go out as one executemany per table at the end."""
         woke = False
-        with self.store.transaction() as tx:
-            self.flows.refresh(tx)
-            seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
-            batch = tx.write_behind()
-            entry_flows = self.flows.reentry_limited()
-            now = self.clock.now()
+        self.flows.refresh(tx)
+        seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
+        batch = tx.write_behind()
+        entry_flows = self.flows.reentry_limited()
+        now = self.clock.now()
 
-            def may_trigger(ev: CanonicalEvent) -> bool:
-                flows = self.flows.for_event(tx, ev.type)
-                return any(not event_too_old(defn, ev.occurred_at, now) for _, defn in flows)
+        def may_trigger(ev: CanonicalEvent) -> bool:
+            flows = self.flows.for_event(tx, ev.type)
+            return any(not event_too_old(defn, ev.occurred_at, now) for _, defn in flows)
 
-            for i, p in enumerate(prepared):
-                if i == 0 or batch.stale:
-                    _prefetch(batch, prepared[i:], entry_flows, may_trigger)
-                result = self._one(batch, p, seen)
-                results[p.index] = result
-                woke = woke or bool(result.runs_started) or result.status == "accepted"
-            batch.flush()
+        for i, p in enumerate(prepared):
+            if i == 0 or batch.stale:
+                _prefetch(batch, prepared[i:], entry_flows, may_trigger)
+            result = self._one(batch, p, seen)
+            results[p.index] = result
+            woke = woke or bool(result.runs_started) or result.status == "accepted"
+        batch.flush()
         return woke
 
     def _one(self, tx: StoreTx, p: _Prepared, seen: set[str]) -> IngestResult:
@@ -237,9 +257,9 @@ def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: froz
         if props.get("order_id"):
             keys.order_ids.append(str(props["order_id"]))
             keys.order_identities += idents
+            keys.cart_ids.append(order_cart_id(str(props["order_id"])))
         if may_trigger(ev):
             keys.trigger_identities += idents
             if props.get("product_id"):
                 keys.product_ids.append(str(props["product_id"]))
     batch.prefetch(keys)
-            keys.cart_ids.append(order_cart_id(str(props["order_id"])))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -312,11 +313,15 @@ outbox = Table(
     Column("delivered_at", UTCDateTime(), nullable=True),
     Column("opened_at", UTCDateTime(), nullable=True),
     Column("clicked_at", UTCDateTime(), nullable=True),
+    # True from the commit that records a send to a profile until its ``message_sent`` event is
+    # stored: a worker that dies in between leaves it set, and the next dispatch stores the event.
+    Column("event_pending", Boolean, nullable=True),
     UniqueConstraint("idempotency_key"),
     Index(None, "next_attempt_at"),
     # The dispatcher's claims seek the live messages only, however many sent ones pile up.
     Index(None, "status", "next_attempt_at"),
     Index(None, "status", "lease_until"),
+    Index(None, "event_pending"),
     Index(None, "run_id"),
     Index(None, "provider_id"),
     Index(None, "profile_id"),

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storeflow.store.sql.bulk_ops import CHUNK
@@ -99,6 +99,26 @@ class OutboxOps(TxBase):
         if done:
             self.conn.execute(_FINISH, done)
 
+    def finish_held_message(self, done: dict[str, Any], held: datetime, *, event_pending: bool = False) -> bool:
+        """Record one send's outcome (an item from :func:`finished`) only if this worker still holds
+        the message's lease ``held`` (compare-and-set): one small UPDATE, right after the send.
+        ``event_pending``: its ``message_sent`` event is still to be stored (see
+        :meth:`messages_with_pending_events`). False: another worker took the message over
+        meanwhile, and its outcome is that worker's."""
+        params = {**done, "m_held": held, "m_event": True if event_pending else None}
+        return bool(self.conn.execute(_FINISH_HELD, params).rowcount)
+
+    def messages_with_pending_events(self, limit: int) -> list[dict[str, Any]]:
+        """Sent messages whose ``message_sent`` event is not stored yet (``event_pending``), locked
+        for this transaction (SKIP LOCKED on PostgreSQL), to be stored and cleared with it."""
+        q = select(outbox).where(outbox.c.event_pending == true()).order_by(outbox.c.id).limit(limit)
+        return [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
+
+    def clear_pending_events(self, message_ids: list[str]) -> None:
+        """Their ``message_sent`` events are stored (in this transaction)."""
+        if message_ids:
+            self.conn.execute(update(outbox).where(outbox.c.id.in_(message_ids)).values(event_pending=None))
+
     def get_message(self, message_id: str) -> dict[str, Any] | None:
         return as_dict(self.conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first())
 
@@ -161,3 +181,7 @@ _FINISH = (
             provider_id=func.coalesce(bindparam("m_provider", type_=outbox.c.provider_id.type), outbox.c.provider_id),
             sent_at=func.coalesce(bindparam("m_sent", type_=outbox.c.sent_at.type), outbox.c.sent_at))
 )
+
+_FINISH_HELD = _FINISH.where(
+    outbox.c.status == "sending", outbox.c.lease_until == bindparam("m_held", type_=outbox.c.lease_until.type)
+).values(event_pending=bindparam("m_event", type_=outbox.c.event_pending.type))

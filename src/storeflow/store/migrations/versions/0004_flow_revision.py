@@ -1,4 +1,5 @@
-"""flow_revision: a monotonic counter of flow changes, for the flow caches of every process
+"""flow_revision: a monotonic counter of flow changes, for the flow caches of every process;
+outbox.event_pending: a sent message whose message_sent event is still to be stored
 
 Revision ID: 0004
 Revises: 0003
@@ -25,7 +26,13 @@ def upgrade() -> None:
     )
     # Start past zero so that a cache that has never read a revision always reloads.
     op.execute(sa.text("INSERT INTO flow_revision (id, revision) VALUES (1, 1)"))
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('event_pending', sa.Boolean(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_outbox_event_pending'), ['event_pending'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_event_pending'))
+        batch_op.drop_column('event_pending')
     op.drop_table('flow_revision')
