@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from storeflow.api.auth import PrivateKey
 from storeflow.api.context import Ctx
@@ -30,7 +29,7 @@ def health(ctx: Ctx) -> Response:
     backend = ctx.sf.store.backend
     try:
         with ctx.sf.store.read() as tx:
-            tx.conn.execute(text("SELECT 1"))
+            tx.ping()
     except Exception as exc:  # any failure means unhealthy; details go to the log, not to anonymous callers
         log.error("health check: database failed: %s: %s", type(exc).__name__, exc)
         return json_response({"status": "error", "database": "unavailable", "backend": backend}, 503)

@@ -20,7 +20,7 @@ from storeflow.flows import EvalContext, WaitForStep, evaluate, find_step, step_
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
 from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
-from storeflow.store.sql.write_behind import PrefetchKeys, WriteBehindTx
+from storeflow.store.ports import PrefetchKeys, WriteBehind
 
 MAX_BATCH = 1000
 _ATTEMPTS = 3  # a batch that lost a race with a concurrent writer is retried; its duplicates then show
@@ -241,7 +241,7 @@ class Ingestor:
         return started
 
 
-def _prefetch(batch: WriteBehindTx, prepared: list[_Prepared], entry_flows: frozenset[str],
+def _prefetch(batch: WriteBehind, prepared: list[_Prepared], entry_flows: frozenset[str],
               may_trigger: Callable[[CanonicalEvent], bool]) -> None:
     keys = PrefetchKeys(entry_flows=entry_flows)
     for p in prepared:

@@ -78,7 +78,7 @@ class Worker:
 
     def _advance_claimed(self, tx: StoreTx, rows: list[dict[str, Any]], now: datetime) -> BatchResult:
         try:
-            with tx.conn.begin_nested():
+            with tx.savepoint():
                 return self._advance(tx, rows, now)
         except Exception:
             if len(rows) == 1:
@@ -93,7 +93,7 @@ class Worker:
     def _advance_alone(self, tx: StoreTx, row: dict[str, Any], now: datetime) -> BatchResult:
         """One run in its own savepoint; an error that escapes it is that run's."""
         try:
-            with tx.conn.begin_nested():
+            with tx.savepoint():
                 return self._advance(tx, [row], now)
         except Exception as exc:
             result = BatchResult()

@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from storeflow.model.money import from_minor
+from storeflow.store.sql.tx import sql_connection
 from storeflow.store.tables import events, flows, orders, outbox, profiles, run_steps, runs
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class DemoReport:
 def collect(sf: Storeflow, currency: str) -> DemoReport:
     report = DemoReport(currency=currency)
     with sf.store.transaction() as tx:
-        conn = tx.conn
+        conn = sql_connection(tx)
         report.events_stored = int(conn.execute(select(func.count()).select_from(events)).scalar_one())
         report.profiles = int(conn.execute(
             select(func.count()).select_from(profiles).where(profiles.c.merged_into.is_(None))).scalar_one())

@@ -50,6 +50,7 @@ from storeflow.simulate.traffic_model import (
     _Zone,
     message_links,
 )
+from storeflow.store.sql.tx import sql_connection
 from storeflow.store.tables import outbox, products
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ class Simulation:
 
     def _refresh_visible(self) -> None:
         with self.sf.store.transaction() as tx:
-            status = dict(tx.conn.execute(select(products.c.id, products.c.status)).all())
+            status = dict(sql_connection(tx).execute(select(products.c.id, products.c.status)).all())
         self._visible = [p for p in self.catalog.products if status.get(p.product_id, "published") == "published"]
         self._visible_cum = list(itertools.accumulate(p.popularity for p in self._visible))
 
@@ -445,7 +446,7 @@ class Simulation:
         if mark is not None:
             q = q.where(outbox.c.sent_at >= mark)
         with self.sf.store.transaction() as tx:
-            rows = [dict(r) for r in tx.conn.execute(q).mappings()]
+            rows = [dict(r) for r in sql_connection(tx).execute(q).mappings()]
         for row in rows:
             if row["id"] in self._mail_seen:
                 continue

@@ -4,9 +4,10 @@ One transaction is one unit of work: an ingest batch, or a worker's batch of ste
 messages and store actions they produce (the outbox). Nothing is half-written: a crash before
 commit leaves the database as it was.
 
-The operations themselves are grouped by domain in ``storeflow.store.sql`` (profiles, events,
-commerce, flows, runs, outbox, keys); both backends share them and differ only in the small
-dialect hooks declared here.
+The operations are declared per domain as ports in ``storeflow.store.ports`` (profiles, events,
+commerce, flows, runs, outbox, messages, keys, batch reads and writes, dates, the transaction
+itself); ``StoreTx`` combines them. ``storeflow.store.sql`` implements them once for both backends,
+which differ only in small dialect hooks.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from storeflow.store.sql.tx import SqlTx
+from storeflow.store.ports import StoreTx
 
-StoreTx = SqlTx
+__all__ = ["Store", "StoreTx", "later"]
 
 
 class Store(Protocol):
@@ -26,11 +27,11 @@ class Store(Protocol):
 
     backend: str  # "sqlite" | "postgresql"
 
-    def transaction(self) -> AbstractContextManager[SqlTx]:
+    def transaction(self) -> AbstractContextManager[StoreTx]:
         """A read-write transaction; commits on success, rolls back on any exception."""
         ...
 
-    def read(self) -> AbstractContextManager[SqlTx]:
+    def read(self) -> AbstractContextManager[StoreTx]:
         """A read-only transaction: never blocks behind writers on SQLite."""
         ...
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storeflow.errors import LostRace, MigrationError, StorageError
 from storeflow.store import tables
+from storeflow.store.ports import StoreTx
 from storeflow.store.sql.tx import SqlTx
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -44,8 +45,9 @@ class SqlStore:
         return None
 
     # -- transactions --------------------------------------------------------------------------
+    # Typed as the port: mypy checks here that SqlTx offers every operation of every port.
     @contextmanager
-    def transaction(self) -> Iterator[SqlTx]:
+    def transaction(self) -> Iterator[StoreTx]:
         try:
             with self.engine.begin() as conn:
                 yield SqlTx(conn, self)
@@ -56,7 +58,7 @@ class SqlStore:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     @contextmanager
-    def read(self) -> Iterator[SqlTx]:
+    def read(self) -> Iterator[StoreTx]:
         """A read-only transaction. On SQLite it takes no write lock (WAL readers run beside the
         writer), so API reads never queue behind a busy worker. Writing through it is a bug."""
         try:

@@ -1,8 +1,17 @@
-"""SqlTx: one database transaction with every domain operation of the storage port."""
+"""SqlTx: one database transaction with every domain operation of the storage ports.
+
+It satisfies ``storeflow.store.ports.StoreTx`` structurally: ``SqlStore`` hands it out as one, so
+mypy checks every port operation against the mixins here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from storeflow.store.sql.bulk_ops import BulkOps
 from storeflow.store.sql.commerce_ops import CommerceOps
@@ -16,15 +25,33 @@ from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
 
 if TYPE_CHECKING:
-    from storeflow.store.sql.write_behind import WriteBehindTx
+    from storeflow.store.ports import StoreTx, WriteBehind
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
             DatesOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
-    def write_behind(self) -> WriteBehindTx:
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit of work (SAVEPOINT): an exception inside rolls back only its writes."""
+        with self.conn.begin_nested():
+            yield
+
+    def ping(self) -> None:
+        """``SELECT 1``: raises if the database does not answer."""
+        self.conn.execute(text("SELECT 1"))
+
+    def write_behind(self) -> WriteBehind:
         """This transaction seen through a batch cache that writes at ``flush`` (see write_behind)."""
         from storeflow.store.sql.write_behind import WriteBehindTx
 
         return WriteBehindTx(self)
+
+
+def sql_connection(tx: StoreTx) -> Connection:
+    """The SQLAlchemy connection under a transaction, for tools that read tables directly (the demo
+    simulation's report). Engine, service, API and CLI code use the named port operations instead."""
+    if not isinstance(tx, SqlTx):
+        raise TypeError(f"not a SQL transaction: {type(tx).__name__}")
+    return tx.conn

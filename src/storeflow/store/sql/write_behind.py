@@ -6,11 +6,13 @@ at a time that is a dozen round trips through SQLAlchemy per event. ``WriteBehin
 same named operations from rows fetched for the whole batch at once (``prefetch``) and keeps the
 batch's writes in memory, writing them with one executemany per table at ``flush``.
 
-It is a ``SqlTx``, so the ingest code runs on it unchanged. Correctness rules:
+It offers every storage port (``storeflow.store.ports.WriteBehind``), so the ingest code runs on it
+unchanged. Correctness rules:
 
-* The cache always equals the database plus the pending writes: every operation that it does not
-  answer itself (``_flushing``) first flushes the pending writes, then forgets the cache, then runs
-  on the database. Operations are answered from memory only where that is exact.
+* The cache always equals the database plus the pending writes. Every port operation is declared at
+  the end of this module: ``ANSWERED`` (from memory, only where that is exact), ``PASS_THROUGH``
+  (touches nothing cached) or ``FLUSHING`` (the pending writes go first, then the operation runs on
+  the database and the cache is kept or forgotten as declared).
 * A key that was not prefetched is read from the database on first use; that is safe because a key
   with pending writes is always in the cache.
 * Rows another transaction may insert at the same time (an event's idempotency key, an identity, a
@@ -25,31 +27,18 @@ It is a ``SqlTx``, so the ingest code runs on it unchanged. Correctness rules:
 from __future__ import annotations
 
 import functools
-import inspect
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from storeflow.errors import StorageError
 from storeflow.model.money import from_minor
+from storeflow.store.ports import PORTS, PrefetchKeys, operations
 from storeflow.store.sql.profiles_ops import follow_merges, new_profile_row
 from storeflow.store.sql.tx import SqlTx
 
-
-@dataclass
-class PrefetchKeys:
-    """What a batch's events will ask about. ``trigger_identities``: of the events that may start
-    runs (their records, re-entry and active runs are read); ``order_identities``: of order events
-    (the profile's orders and open carts are read)."""
-
-    identities: list[tuple[str, str]] = field(default_factory=list)
-    profile_ids: list[str] = field(default_factory=list)
-    cart_ids: list[str] = field(default_factory=list)
-    order_ids: list[str] = field(default_factory=list)
-    product_ids: list[str] = field(default_factory=list)
-    trigger_identities: list[tuple[str, str]] = field(default_factory=list)
-    order_identities: list[tuple[str, str]] = field(default_factory=list)
-    entry_flows: frozenset[str] = frozenset()
+__all__ = ["ANSWERED", "FLUSHING", "PASS_THROUGH", "PrefetchKeys", "WriteBehindTx"]
 
 
 class WriteBehindTx(SqlTx):
@@ -481,40 +470,106 @@ class WriteBehindTx(SqlTx):
         self._reset_cache()
         self.stale = True
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Refused: writes buffered inside a savepoint would be flushed outside it, so its rollback
+        would not undo them. Take savepoints on the transaction, not on its batch view."""
+        raise StorageError("a write-behind batch view cannot take a savepoint (its buffered writes would escape "
+                           "it); take the savepoint on the transaction itself")
+        yield  # pragma: no cover - a generator, for @contextmanager
 
-# Operations that never read or write a table this view caches or buffers: run as they are.
-_PASS_THROUGH = frozenset({
-    "notify_after_commit", "upsert", "bulk_insert", "flows_revision", "live_flows", "get_flow_version", "write_behind",
+
+# -- what the view answers, and what it runs on the database -----------------------------------
+# Every operation of every port (storeflow.store.ports) is in exactly one of ANSWERED, PASS_THROUGH
+# and FLUSHING; ``_declare`` checks that when this module loads and tests/contract/test_ports.py
+# checks it again, so a new port operation cannot silently bypass the cache.
+
+#: Operations WriteBehindTx defines itself: answered from the batch cache (or its buffered writes).
+ANSWERED = frozenset({
+    "find_profiles_by_identities", "resolve_profile_id", "get_profile", "identities_of", "create_profile",
+    "add_identities", "update_profile", "merge_properties", "touch_active", "order_aggregates",
+    "recompute_order_aggregates", "insert_event", "history_events", "get_cart", "insert_cart", "update_cart",
+    "latest_open_cart", "convert_carts", "get_order", "insert_order", "update_order", "get_product",
+    "product_variants", "product_stock", "flow_entry", "record_entry", "create_run", "waits_for", "savepoint",
+})
+
+#: Operations that never read or write a table this view caches or buffers: run as they are.
+PASS_THROUGH = frozenset({
+    "notify_after_commit", "ping", "flows_revision", "live_flows", "get_flow_version", "write_behind",
     "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
 })
 
-# Operations that need the pending rows written first, and what of the cache they make wrong.
-# Anything not named here or above flushes and then forgets the whole cache.
-_READS = ("get_variant", "variant_by_sku", "lock_run", "get_run")
-_KEEP_CACHE = frozenset({*_READS, "update_run", "remove_wait"})
-_PRODUCTS = frozenset({"upsert_product", "upsert_variant", "set_stock"})
+Effect = Literal["keep", "products", "all"]
+
+#: Operations that need the pending rows written first, and what of the cache they make wrong
+#: afterwards: ``keep`` nothing; ``products`` the cached products; ``all`` everything (forgotten).
+FLUSHING: dict[str, Effect] = {
+    **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait"), "keep"),
+    **dict.fromkeys(("upsert_product", "upsert_variant", "set_stock"), "products"),
+    **dict.fromkeys((
+        # profiles, events, orders
+        "merge_profiles", "list_profiles", "count_profiles", "profiles_page", "history_events_of", "timeline",
+        "count_events", "profile_orders",
+        # flows and schedules
+        "get_flow", "list_flows", "flow_versions_of", "insert_flow", "update_flow", "bump_flow_revision",
+        "insert_flow_version", "set_flow_layout", "set_schedule", "drop_schedule", "claim_due_schedules",
+        "fire_schedule", "next_schedule_at",
+        # runs (the worker's reads and writes by id)
+        "claim_due_runs", "append_steps", "run_steps_of", "list_runs", "run_counts", "run_counts_by_flow",
+        "step_stats", "next_due_at", "add_wait", "rows_by_id", "profiles_by_id", "open_carts_of", "update_runs",
+        "replace_waits",
+        # outbox, messages, keys
+        "enqueue", "enqueue_many", "claim_outbox", "renew_lease", "renew_leases", "record_attempt",
+        "record_attempts", "finish_message", "finish_messages", "finish_held_message",
+        "messages_with_pending_events", "clear_pending_events", "get_message", "messages_of_run", "attempts_of",
+        "attempts_of_messages", "next_outbox_at", "outbox_counts", "message_by_provider_id", "list_messages",
+        "update_message", "suppress", "suppression", "suppressions_of", "meta_value", "insert_key", "key_by_hash",
+        "list_keys", "revoke_key",
+        # date triggers
+        "set_date_schedule", "advance_backfill", "live_date_flows", "claim_profile_changes", "has_profile_changes",
+        "set_date_fires", "delete_date_fires", "date_fires_of", "last_occurrences", "claim_due_date_fires",
+        "update_date_fires", "next_date_fire_at",
+    ), "all"),
+}
 
 
-def _flushing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _flushing(fn: Callable[..., Any], effect: Effect) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run_on_database(self: WriteBehindTx, *args: Any, **kwargs: Any) -> Any:
         self.flush()
         result = fn(self, *args, **kwargs)
-        if name in _KEEP_CACHE:
-            pass
-        elif name in _PRODUCTS:
+        if effect == "products":
             self._products.clear()
             self._products_written = True
-        else:
+        elif effect == "all":
             self.invalidate()
         return result
 
     return run_on_database
 
 
-for _name, _fn in inspect.getmembers(SqlTx, inspect.isfunction):
-    if not _name.startswith("_") and _name not in WriteBehindTx.__dict__ and _name not in _PASS_THROUGH:
-        setattr(WriteBehindTx, _name, _flushing(_name, _fn))
+def _declare(cls: type[WriteBehindTx]) -> None:
+    """Check the declaration against the ports and the class, then wrap the FLUSHING operations."""
+    port_ops = {name for port in PORTS for name in operations(port)}
+    answered = {name for name in cls.__dict__ if name in port_ops}
+    problems = []
+    if answered != ANSWERED:
+        problems.append(f"ANSWERED differs from the port operations WriteBehindTx defines: "
+                        f"{sorted(answered ^ ANSWERED)}")
+    for name in sorted(port_ops):
+        kinds = [k for k, group in (("ANSWERED", ANSWERED), ("PASS_THROUGH", PASS_THROUGH), ("FLUSHING", FLUSHING))
+                 if name in group]
+        if len(kinds) != 1:
+            problems.append(f"{name}: declared in {kinds or 'none'} of ANSWERED, PASS_THROUGH, FLUSHING")
+    if undeclared := sorted((PASS_THROUGH | set(FLUSHING)) - port_ops):
+        problems.append(f"declared but on no port: {undeclared}")
+    if problems:
+        raise TypeError("WriteBehindTx's declaration does not match the storage ports: " + "; ".join(problems))
+    for name, effect in FLUSHING.items():
+        setattr(cls, name, _flushing(getattr(SqlTx, name), effect))
+
+
+_declare(WriteBehindTx)
