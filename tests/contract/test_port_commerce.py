@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.contract.helpers import T0, cart_row, order_row
 
-from storeflow.store import Store
+from storeflow.store import Store, open_store
 
 
 def test_variants_and_stock(store: Store) -> None:
@@ -65,3 +65,15 @@ def test_carts_open_latest_and_convert(store: Store) -> None:
         assert (c2["converted_at"], c2["order_id"]) == (t2, "o1")
         assert c3["order_id"] == "o2"
         assert tx.get_cart("nope") is None
+
+
+def test_product_updates_ignore_older_source_times(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        assert tx.upsert_product("p1", T0, T0 + timedelta(hours=2), title="New")
+        assert not tx.upsert_product("p1", T0, T0 + timedelta(hours=1), title="Old")
+        product = tx.get_product("p1")
+    assert product is not None
+    assert product["title"] == "New"
+    store.close()

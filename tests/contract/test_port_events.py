@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.contract.helpers import T0, event_row
 
-from storeflow.store import Store
+from storeflow.store import Store, open_store
 
 
 def test_history_and_timeline(store: Store) -> None:
@@ -25,3 +25,15 @@ def test_history_and_timeline(store: Store) -> None:
         assert [e["id"] for e in tx.timeline("p")] == ["evt_b", "evt_c", "evt_a"]
         assert [e["id"] for e in tx.timeline("p", limit=1)] == ["evt_b"]
         assert tx.count_events() == 4
+
+
+def test_event_insert_is_idempotent(db_url: str) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        assert tx.insert_event(event_row("k1")) is True
+        assert tx.insert_event(event_row("k1", id="evt_other")) is False
+        assert tx.existing_idempotency_keys(["k1", "k2"]) == {"k1"}
+    with store.transaction() as tx:
+        assert tx.count_events() == 1
+    store.close()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.contract.helpers import T0, order_row
 
-from storeflow.store import Store
+from storeflow.store import Store, open_store
 
 
 def test_profiles_identities_updates_and_pages(store: Store) -> None:
@@ -65,3 +65,24 @@ def test_order_aggregates_come_from_the_orders_table(store: Store) -> None:
         p = tx.get_profile("p")
     assert p is not None
     assert (p["orders_count"], p["total_spent"], p["last_order_at"]) == (2, {"EUR": "25.50"}, later)
+
+
+def test_every_read_follows_a_chain_of_merges_to_the_survivor(db_url: str) -> None:
+    """p1 was merged into p2, then p2 into p3: the single read, the batch read and the ingest
+    cache (write-behind) all answer p1 and p2 with p3, and a missing id with nothing."""
+    store = open_store(db_url)
+    store.migrate()
+    with store.transaction() as tx:
+        for pid in ("p1", "p2", "p3"):
+            tx.create_profile(pid, T0, properties={"n": pid})
+        tx.merge_profiles("p2", "p1", T0)
+        tx.merge_profiles("p3", "p2", T0)
+    with store.transaction() as tx:
+        assert [tx.resolve_profile_id(p) for p in ("p1", "p2", "p3", "nobody")] == ["p3", "p3", "p3", None]
+        assert [(tx.get_profile(p) or {}).get("id") for p in ("p1", "p2", "nobody")] == ["p3", "p3", None]
+        found = tx.profiles_by_id(["p1", "p2", "p3", "nobody"])
+        assert {asked: row["id"] for asked, row in found.items()} == {"p1": "p3", "p2": "p3", "p3": "p3"}
+        cached = tx.write_behind()
+        assert [cached.resolve_profile_id(p) for p in ("p1", "p2", "p3", "nobody")] == ["p3", "p3", "p3", None]
+        assert [(cached.get_profile(p) or {}).get("id") for p in ("p1", "nobody")] == ["p3", None]
+    store.close()
