@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -160,11 +161,18 @@ def _default_key(ev: EventIn, etype: str, occurred_at: datetime | None) -> str:
     return "h:" + hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
+_ids = random.Random()  # private: code that seeds the global generator (a test tool, a library) cannot repeat ids
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)  # a forked child draws its own ids, as the global one does
+
+
 def new_id(prefix: str) -> str:
-    """A 128-bit random id. Ids name rows, they guard nothing, so the fast Mersenne Twister serves
-    (reseeded in forked children); uuid4's read of the OS's random source cost more than the rest of
-    an event's validation."""
-    return f"{prefix}_{random.getrandbits(128):032x}"
+    """A 128-bit random id. Ids name rows, they guard nothing, so the fast Mersenne Twister serves;
+    uuid4's read of the OS's random source cost more than the rest of an event's validation. The
+    generator is storeflow's own, seeded from the OS and reseeded in forked children: a
+    ``random.seed(0)`` elsewhere in the process (Hypothesis does that for every example) used to
+    make every new id the same and fail the batch on the primary key."""
+    return f"{prefix}_{_ids.getrandbits(128):032x}"
 
 
 _ID_FIELDS = ("id", "profile_id", "email", "phone", "customer_id", "anonymous_id", "source")
