@@ -7,7 +7,7 @@ from datetime import timedelta
 from tests.contract.helpers import T0, message_row
 
 from storeflow.store import Store, open_store
-from storeflow.store.sql.outbox_ops import finished
+from storeflow.store.ports import finished
 
 LEASE = timedelta(seconds=30)
 

@@ -36,7 +36,7 @@ from storeflow.clock import Clock
 from storeflow.engine.group_commit import GroupCommit
 from storeflow.errors import LostRace, NotFoundError
 from storeflow.store.base import Store, StoreTx
-from storeflow.store.sql.outbox_ops import finished
+from storeflow.store.ports import finished
 
 RENEW_GROUP = 10
 """Messages whose leases one statement renews, right before a sending thread sends them."""

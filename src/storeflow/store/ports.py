@@ -35,6 +35,14 @@ class PrefetchKeys:
     entry_flows: frozenset[str] = frozenset()
 
 
+def finished(message_id: str, now: datetime, *, status: str, error: str | None = None,
+             next_attempt_at: datetime | None = None, provider_id: str | None = None) -> dict[str, Any]:
+    """One item for :meth:`OutboxPort.finish_messages`: ``status`` sent, pending (retry at
+    ``next_attempt_at``) or failed, with ``error`` as the reason."""
+    return {"m_id": message_id, "m_status": status, "m_error": error, "m_now": now, "m_next": next_attempt_at,
+            "m_provider": provider_id, "m_sent": now if status == "sent" else None}
+
+
 class ProfilesPort(Protocol):
     """Profiles, their identities, merges and order summaries."""
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storeflow.store.ports import finished
 from storeflow.store.sql.bulk_ops import CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import delivery_attempts, outbox
@@ -165,13 +166,6 @@ def _enqueue_statement(dialect: str, columns: tuple[str, ...], *, returning: boo
     stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
     return stmt.returning(outbox.c.id) if returning else stmt
 
-
-def finished(message_id: str, now: datetime, *, status: str, error: str | None = None,
-             next_attempt_at: datetime | None = None, provider_id: str | None = None) -> dict[str, Any]:
-    """One item for :meth:`OutboxOps.finish_messages`: ``status`` sent, pending (retry at
-    ``next_attempt_at``) or failed, with ``error`` as the reason."""
-    return {"m_id": message_id, "m_status": status, "m_error": error, "m_now": now, "m_next": next_attempt_at,
-            "m_provider": provider_id, "m_sent": now if status == "sent" else None}
 
 
 _FINISH = (
