@@ -68,3 +68,12 @@ def test_every_port_operation_is_exercised_by_a_contract_test() -> None:
     sources = [p.read_text() for p in CONTRACT_TESTS]
     assert unnamed_operations(["a_new_operation"], sources) == ["a_new_operation"]  # the check can fail
     assert unnamed_operations(PORT_OPERATIONS, sources) == [], "add a contract test (tests/contract/test_port_*.py)"
+
+
+def test_engine_service_api_and_cli_type_against_the_ports_not_the_sql_implementation() -> None:
+    src = Path(__file__).resolve().parents[2] / "src" / "storeflow"
+    offenders = [f"{path.relative_to(src)}:{n}" for part in ("engine", "service", "api", "cli")
+                 for path in sorted((src / part).rglob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if "storeflow.store.sql" in line or re.search(r"\btx\.conn\b|\bSqlTx\b", line)]
+    assert offenders == [], "use StoreTx and named port operations (storeflow.store.ports)"
