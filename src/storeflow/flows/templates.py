@@ -9,27 +9,39 @@ and the storeflow filters (money, number, percent, date, datetime; see ``formatt
     html = render(source, context, autoescape=True, part="html")           # TemplateError on failure
 
 Rendering runs in Jinja's immutable sandbox: internal attributes (``__class__``, ``mro`` ...) raise
-a SecurityError, records cannot be changed, ``**`` and ``*`` cannot build huge values, the output
-is capped at :data:`MAX_OUTPUT` characters, and every failure becomes a :class:`TemplateError`.
+a SecurityError, records cannot be changed, the output is capped at :data:`MAX_OUTPUT` characters,
+and every failure becomes a :class:`TemplateError`. Parsing, validating and rendering are bounded
+in size, nesting, time and memory (see ``storeflow.flows.sandbox``): ``{{ 'a'|center(10**8) }}``
+or a render looping for minutes is refused, not run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Final, NoReturn
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from storeflow.errors import PermanentActionError
+from storeflow.flows import sandbox
 from storeflow.flows.formatting import FILTERS, FORMAT_KEY, formatting_for
 from storeflow.flows.paths import SHORTHAND_ROOTS
+from storeflow.flows.sandbox import (
+    MAX_RENDER_S,
+    BoundedCache,
+    Sandbox,
+    budget_for,
+    finalize,
+    install_limits,
+    instrument,
+    iterate,
+    source_problem,
+    tree_problem,
+)
 from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean
 
 TEMPLATE_ROOTS: Final[tuple[str, ...]] = (
@@ -45,13 +57,11 @@ TEMPLATE_ROOTS: Final[tuple[str, ...]] = (
 )
 """The only variables a template may use."""
 
-MAX_OUTPUT: Final = 1_000_000
+MAX_OUTPUT: Final = sandbox.MAX_OUTPUT
 """Characters a render may produce before it is stopped."""
-
-MAX_SIZE: Final = 100_000
+MAX_SIZE: Final = sandbox.MAX_SIZE
 """Largest text or list that ``*`` may build in a template."""
 
-_MAX_POWER_BITS: Final = 4096
 _JINJA_GLOBALS: Final = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
 _ATTRIBUTE_FILTERS: Final = frozenset({"attr", "selectattr", "rejectattr"})
 _KNOWN_HINTS: Final = {
@@ -74,32 +84,8 @@ class TemplateError(PermanentActionError):
         super().__init__(f"{label} failed: {reason}")
 
 
-def _too_big(operator_name: str, left: Any, right: Any) -> str | None:
-    if operator_name == "**":
-        huge = (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and abs(left) > 1
-            and abs(left).bit_length() * right > _MAX_POWER_BITS
-        )
-        return "the result of ** would be too large" if huge else None
-    for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, str | Sequence) and isinstance(times, int) and len(seq) * times > MAX_SIZE:
-            return f"the result of * would be longer than {MAX_SIZE}"
-    return None
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with storeflow's limits: unsafe attributes raise at once (instead of rendering as
-    an empty text), and ``*`` / ``**`` cannot build huge values (nor be folded at compile time)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        problem = _too_big(operator, left, right)
-        if problem is not None:
-            raise SecurityError(problem)
-        return super().call_binop(context, operator, left, right)
+class _Sandbox(Sandbox):
+    """The limited sandbox (see ``storeflow.flows.sandbox``) with a fast path for record keys."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # A record's own key (``cart.items``, ``profile.first_name``): what the sandbox would return
@@ -112,11 +98,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 pass
         return super().getattr(obj, attribute)
 
-    def unsafe_undefined(self, obj: Any, attribute: str) -> NoReturn:
-        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
 
-
-def _finalize(value: Any) -> Any:
+def _finalize(value: Any) -> Any:  # a filter stand-in for the probe environment below
     return "" if value is None else value
 
 
@@ -135,13 +118,15 @@ def _environment(*, autoescape: bool) -> _Sandbox:
     env = _Sandbox(
         autoescape=autoescape,
         undefined=ChainableUndefined,
-        finalize=_finalize,
+        finalize=finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        optimized=False,  # no constant folding: nothing runs at compile time, and compiling stays linear
     )
     env.globals.clear()  # only the roots: no range, cycler, joiner, lipsum, namespace, dict
     env.filters.update(FILTERS)
+    install_limits(env)
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
     return env
 
@@ -150,9 +135,43 @@ _TEXT_ENV: Final = _environment(autoescape=False)
 _HTML_ENV: Final = _environment(autoescape=True)
 
 
-@lru_cache(maxsize=512)
+_COMPILED: Final[BoundedCache[Template]] = BoundedCache(max_entries=512, max_chars=4_000_000)
+_CHECKED: Final[BoundedCache[tuple[tuple[str, str | None], ...]]] = BoundedCache(
+    max_entries=2048, max_chars=4_000_000
+)
+
+
+class _Refused(Exception):
+    """A template over a bound; ``problem`` is (message, hint)."""
+
+    def __init__(self, problem: tuple[str, str | None]) -> None:
+        super().__init__(problem[0])
+        self.problem = problem
+
+
+def _parse(source: str, env: _Sandbox) -> nodes.Template:
+    """Parse ``source`` within the bounds; raises _Refused or TemplateSyntaxError."""
+    problem = source_problem(source, env)
+    if problem is not None:
+        raise _Refused(problem)
+    try:
+        ast = env.parse(source)
+    except RecursionError:  # a safety net: the scan above keeps the parser well inside the limit
+        raise _Refused(("the template is nested too deeply", "nest fewer blocks and brackets")) from None
+    problem = tree_problem(ast)
+    if problem is not None:
+        raise _Refused(problem)
+    return ast
+
+
 def _compile(source: str, autoescape: bool) -> Template:
-    return (_HTML_ENV if autoescape else _TEXT_ENV).from_string(source)
+    """The compiled template (cached): parsed within the bounds, loops and ``~`` instrumented."""
+
+    def make() -> Template:
+        env = _HTML_ENV if autoescape else _TEXT_ENV
+        return env.from_string(instrument(_parse(source, env), env))
+
+    return _COMPILED.get((source, autoescape), len(source), make)
 
 
 # --- checking --------------------------------------------------------------------------------
@@ -235,9 +254,20 @@ def _undeclared(ast: nodes.Template, unknown_filters: set[str], unknown_tests: s
         env.tests = {**_TEXT_ENV.tests, **dict.fromkeys(unknown_tests, _finalize)}
     ast.set_environment(env)
     try:
-        return meta.find_undeclared_variables(ast) - set(TEMPLATE_ROOTS)
+        codegen = _Tracking(env)
+        codegen.visit(ast)
+        return codegen.undeclared_identifiers - set(TEMPLATE_ROOTS)
     finally:
         ast.set_environment(_TEXT_ENV)
+
+
+class _Tracking(meta.TrackingCodeGenerator):
+    """``meta.find_undeclared_variables``'s code generator without the optimizer: folding constants
+    is quadratic in the nesting of an expression, and nothing should be evaluated when checking."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.optimizer = None
 
 
 def _walk(ast: nodes.Template, multiline: bool) -> list[tuple[int, str, str | None]]:
@@ -275,11 +305,16 @@ def _walk(ast: nodes.Template, multiline: bool) -> list[tuple[int, str, str | No
     return found
 
 
-@lru_cache(maxsize=512)
 def _check(source: str) -> tuple[tuple[str, str | None], ...]:
+    return _CHECKED.get(source, len(source), lambda: _find_problems(source))
+
+
+def _find_problems(source: str) -> tuple[tuple[str, str | None], ...]:
     multiline = "\n" in source.strip()
     try:
-        ast = _TEXT_ENV.parse(source)
+        ast = _parse(source, _TEXT_ENV)
+    except _Refused as exc:
+        return (exc.problem,)
     except TemplateSyntaxError as exc:
         where = f" on line {exc.lineno}" if exc.lineno else ""
         hint = "write variables as {{ profile.first_name }} and tags as {% if ... %} ... {% endif %}"
@@ -290,6 +325,8 @@ def _check(source: str) -> tuple[tuple[str, str | None], ...]:
             _compile(source, False)
         except TemplateSyntaxError as exc:  # compile-time checks, e.g. assigning to a reserved name
             return ((f"template error: {_message(exc)}", None),)
+        except _Refused as exc:  # pragma: no cover - _parse above refused the same source first
+            return (exc.problem,)
     ordered = [(message, hint) for _, message, hint in sorted(found, key=itemgetter(0))]
     return tuple(dict.fromkeys(ordered))  # the same problem twice (a filter used twice) once
 
@@ -299,7 +336,8 @@ def check_template(source: str) -> list[tuple[str, str | None]]:
 
     Reports syntax errors (with the template line), variables that are not in
     :data:`TEMPLATE_ROOTS` (with a did-you-mean hint), unknown filters and tests, internal names
-    such as ``__class__``, and include/import/extends. Results are cached by source.
+    such as ``__class__``, include/import/extends, and templates over the bounds (length,
+    nesting). Nothing in the template is evaluated. Results are cached by source.
     """
     if not isinstance(source, str):
         return [("a template must be text", None)]
@@ -309,28 +347,35 @@ def check_template(source: str) -> list[tuple[str, str | None]]:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def render(source: str, context: Mapping[str, Any], *, autoescape: bool, part: str = "template") -> str:
+def render(
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    autoescape: bool,
+    part: str = "template",
+    time_limit_s: float = MAX_RENDER_S,
+) -> str:
     """Render ``source`` with ``context`` (from :func:`build_context`) in the sandbox.
 
     ``autoescape=True`` for HTML bodies, False for subjects, plain text and SMS. ``part`` names the
     template in errors. Raises :class:`TemplateError` for anything that goes wrong (syntax, a
-    sandbox violation, a filter given the wrong value, output over :data:`MAX_OUTPUT`), never
-    another exception.
+    sandbox violation, a filter given the wrong value, output over :data:`MAX_OUTPUT`, too much
+    work or more than ``time_limit_s`` seconds), never another exception.
     """
     if not isinstance(source, str):  # e.g. a `to` field path: resolve it with render_recipient
         raise TemplateError(part, f"a template must be text, not {type(source).__name__}")
+
+    def too_long() -> NoReturn:
+        raise TemplateError(part, f"the output is longer than {MAX_OUTPUT} characters")
+
     try:
         template = _compile(source, autoescape)
-        chunks: list[str] = []
-        size = 0
-        for chunk in template.generate(dict(context)):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise TemplateError(part, f"the output is longer than {MAX_OUTPUT} characters")
-            chunks.append(chunk)
-        return "".join(chunks)
+        with budget_for(time_limit_s):
+            return "".join(iterate(template.generate(dict(context)), MAX_OUTPUT, too_long))
     except TemplateError:
         raise
+    except _Refused as exc:
+        raise TemplateError(part, exc.problem[0]) from None
     except SecurityError as exc:
         raise TemplateError(part, f"not allowed: {exc}") from None
     except TemplateSyntaxError as exc:
