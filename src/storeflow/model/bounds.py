@@ -52,67 +52,85 @@ def check_text(value: str, where: str, max_chars: int = MAX_TEXT_CHARS) -> None:
         raise ValueError(f"{where}: {problem}")
 
 
-class _Walk:
-    __slots__ = ("nodes",)
+class _Bad(Exception):
+    """A problem found deep in a document; the path is built on the way out, only when needed."""
 
-    def __init__(self) -> None:
-        self.nodes = 0
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
 
-    def value(self, value: Any, where: str, depth: int) -> None:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise ValueError(f"{where}: more than {MAX_NODES} values in one object; send less data per event")
-        kind = type(value)
-        if kind is str:
-            if len(value) > MAX_TEXT_CHARS or not value.isascii() or "\x00" in value:
-                check_text(value, where)
-        elif kind is int:
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise ValueError(f"{where}: {_short(value)} is outside the 64-bit integer range; "
-                                 "send very large numbers as strings")
-        elif kind is float:
-            if not math.isfinite(value):
-                raise ValueError(f"{where}: {value!r} is not a number JSON can carry; use a finite number")
-        elif kind is dict:
-            if depth >= MAX_DEPTH:
-                raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-            for key, item in value.items():
-                if type(key) is not str:
-                    raise ValueError(f"{where}: keys must be strings")
-                if len(key) > MAX_KEY_CHARS or not key.isascii() or "\x00" in key:
-                    check_text(key, f"{where} (a key)", MAX_KEY_CHARS)
-                self.value(item, f"{where}.{key}", depth + 1)
-        elif kind is list:
-            if depth >= MAX_DEPTH:
-                raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-            for i, item in enumerate(value):
-                self.value(item, f"{where}[{i}]", depth + 1)
-        elif value is None or kind is bool:
-            return
-        else:  # a subclass or another type from a Python caller (Decimal, tuple, Enum...)
-            self.other(value, where, depth)
 
-    def other(self, value: Any, where: str, depth: int) -> None:
-        if isinstance(value, bool):
-            return
-        plain: Any
-        if isinstance(value, str):
-            plain = str(value)
-        elif isinstance(value, int):
-            plain = int(value)
-        elif isinstance(value, float):
-            plain = float(value)
-        elif isinstance(value, dict):
-            plain = dict(value)
-        elif isinstance(value, list | tuple):
-            plain = list(value)
-        else:
-            plain = None
-        if plain is not None:
-            self.nodes -= 1  # counted once, as what it stands for
-            self.value(plain, where, depth)
-        elif isinstance(value, Decimal) and not value.is_finite():
-            raise ValueError(f"{where}: {value!r} is not a finite number")
+def _scalar(value: Any) -> None:
+    """Check one non-container value (raises _Bad)."""
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_TEXT_CHARS or not value.isascii() or "\x00" in value:
+            try:
+                check_text(value, "")
+            except ValueError as exc:
+                raise _Bad(str(exc).removeprefix(": ")) from None
+    elif kind is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _Bad(f"{_short(value)} is outside the 64-bit integer range; send very large numbers as strings")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise _Bad(f"{value!r} is not a number JSON can carry; use a finite number")
+    elif value is None or kind is bool:
+        return
+    else:  # a subclass or another type from a Python caller (Decimal, Enum...)
+        _other(value)
+
+
+def _other(value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _scalar(str(value))
+    elif isinstance(value, int):
+        _scalar(int(value))
+    elif isinstance(value, float):
+        _scalar(float(value))
+    elif isinstance(value, Decimal) and not value.is_finite():
+        raise _Bad(f"{value!r} is not a finite number")
+
+
+def _walk(value: Any, depth: int, budget: list[int]) -> None:
+    """Check a container and everything in it. ``budget`` counts the values still allowed."""
+    if depth >= MAX_DEPTH:
+        raise _Bad(f"nested more than {MAX_DEPTH} levels deep")
+    budget[0] -= len(value)
+    if budget[0] < 0:
+        raise _Bad(f"more than {MAX_NODES} values in one object; send less data per event")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Bad("keys must be strings")
+            if len(key) > MAX_KEY_CHARS or not key.isascii() or "\x00" in key:
+                try:
+                    check_text(key, "", MAX_KEY_CHARS)
+                except ValueError as exc:
+                    bad = _Bad(str(exc).removeprefix(": "))
+                    bad.path.append(" (a key)")
+                    raise bad from None
+            try:
+                if isinstance(item, dict | list | tuple):
+                    _walk(item, depth + 1, budget)
+                else:
+                    _scalar(item)
+            except _Bad as bad:
+                bad.path.append(f".{key}")
+                raise
+    else:
+        for i, item in enumerate(value):
+            try:
+                if isinstance(item, dict | list | tuple):
+                    _walk(item, depth + 1, budget)
+                else:
+                    _scalar(item)
+            except _Bad as bad:
+                bad.path.append(f"[{i}]")
+                raise
 
 
 def _short(value: int) -> str:
@@ -123,7 +141,10 @@ def _short(value: int) -> str:
 def check_document(value: dict[str, Any], where: str) -> None:
     """Check a JSON object an event carries (properties, profile fields): depth, size, text,
     integer range, finite floats. Raises ValueError naming the first bad field's path."""
-    _Walk().value(value, where, 0)
+    try:
+        _walk(value, 0, [MAX_NODES])
+    except _Bad as bad:
+        raise ValueError(f"{where}{''.join(reversed(bad.path))}: {bad.message}") from None
 
 
 def check_occurred_at(value: datetime, latest: datetime, skew_s: float) -> datetime:
