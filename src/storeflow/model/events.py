@@ -206,8 +206,8 @@ def normalize_event(ev: EventIn, received_at: datetime, default_source: str = "a
     props = _map_segment_props(ev.properties) if raw_type in SEGMENT_SPEC_NAMES else dict(ev.properties)
     occurred = None
     if ev.occurred_at is not None:
-        occurred = check_occurred_at(ev.occurred_at, received_at + timedelta(seconds=max_future_skew_s),
-                                     max_future_skew_s)
+        skew = min(max_future_skew_s, 1e10)  # a setting of centuries must not overflow the calendar
+        occurred = check_occurred_at(ev.occurred_at, received_at + timedelta(seconds=skew), max_future_skew_s)
     phone = None
     if ev.phone:
         try:
