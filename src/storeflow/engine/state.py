@@ -20,6 +20,7 @@ from storeflow.engine.changes import (
     StockChange,
     order_cart_id,
 )
+from storeflow.model.bounds import INT64_MAX
 from storeflow.model.events import CanonicalEvent, new_id
 from storeflow.model.profiles import IdentityHints
 from storeflow.store.base import StoreTx
@@ -171,7 +172,11 @@ def _value_of_json(items: list[dict[str, Any]], currency: str | None) -> int | N
     if currency is None or not items or any(i.get("price") is None for i in items):
         return None
     total = sum((Decimal(str(i["price"])) * int(i.get("quantity") or 1) for i in items), Decimal(0))
-    return to_minor(total, currency)
+    try:
+        minor = to_minor(total, currency)
+    except ValueError:  # items priced finer than the currency: the value is unknown, the event still counts
+        return None
+    return minor if minor <= INT64_MAX else None  # beyond the column: unknown rather than a failed batch
 
 
 def _apply_product(tx: StoreTx, event: CanonicalEvent, ch: ProductChange, now: datetime,

@@ -151,3 +151,21 @@ def test_a_422_echoing_input_that_cannot_be_written_is_still_a_422(sqlite_api: A
 def test_out_of_range_and_nul_query_values_are_422(api: Api, url: str) -> None:
     resp = api.client.get(url, headers=api.auth)
     assert resp.status_code == 422, resp.text
+
+
+def test_an_added_item_the_cart_value_cannot_hold_does_not_fail_the_batch(api: Api) -> None:
+    cart = {"type": "cart_updated", "anonymous_id": "shopper", "properties": {
+        "cart_id": "c-1", "currency": "USD",
+        "items": [{"product_id": "TEE", "sku": "TEE", "quantity": 1, "price": "10.00"}]}}
+    assert api.client.post("/v1/events", json=cart, headers=api.public_auth).status_code == 202
+    odd = [{"type": "product_added_to_cart", "anonymous_id": "shopper", "id": f"add-{i}",
+            "properties": {"cart_id": "c-1", "product_id": sku, "sku": sku, "quantity": qty, "price": price}}
+           for i, (sku, qty, price) in enumerate([("PIN", 1, "19.999"), ("GOLD", 10**9, "99999999999999")])]
+    resp = api.client.post("/v1/events/batch", json={"events": [VALID, *odd]}, headers=api.public_auth)
+    assert resp.status_code == 200, resp.text
+    assert [r["status"] for r in resp.json()["results"]] == ["accepted", "accepted", "accepted"]
+    with api.sf.store.read() as tx:
+        stored = tx.get_cart("c-1")
+    assert stored is not None
+    assert [i["sku"] for i in stored["items"]] == ["TEE", "PIN", "GOLD"]
+    assert stored["value_minor"] is None  # not a number storeflow can hold: unknown, not wrong
