@@ -24,6 +24,7 @@ from storeflow.engine.flowset import FlowSet
 from storeflow.engine.ingest import Ingestor, IngestResult
 from storeflow.engine.scheduler import Scheduler
 from storeflow.engine.worker import Worker
+from storeflow.flows.destinations import DestinationPolicy
 from storeflow.model.events import EventIn
 from storeflow.service.flows import FlowService
 from storeflow.service.keys import KeyService
@@ -107,7 +108,8 @@ class Storeflow:
                                      concurrency=self.settings.dispatch_concurrency,
                                      on_events=lambda tx, evs: self.ingestor.ingest_in(tx, evs, "storeflow")[1],
                                      on_wake=self._wake.set)
-        self.flows = FlowService(self.store, self.clock, self.flowset, tz)
+        self.flows = FlowService(self.store, self.clock, self.flowset, tz,
+                                 DestinationPolicy.from_settings(self.settings))
         self.keys = KeyService(self.store, self.clock)
         self.views = Views(self.store)
         self.messages = MessageService(self.store, self.clock, self.signer, lambda evs: self.ingest(evs, "storeflow"))

@@ -79,6 +79,8 @@ def check_files(paths: Sequence[Path], validate: Validator) -> list[Checked]:
             item.problems.extend(_one_line(p.format(shown)) for p in exc.problems)
             if not exc.problems:
                 item.problems.append(f"{shown}: {exc}")
+        except RecursionError:  # a safety net: the loader bounds nesting, so this means a bug there
+            item.problems.append(f"{shown}: nested too deeply to read; flatten the flow")
     _check_unique_ids(checked)
     return checked
 
@@ -112,10 +114,18 @@ def _report_problems(checked: list[Checked], *, ok_lines: bool) -> int:
     return bad
 
 
-def _load_flow(text: str, source: str) -> FlowDefinition:
+def _validator(ctx: typer.Context) -> Validator:
+    """load_flow with the webhook rules of the settings (read from the environment and config file;
+    no database is opened)."""
     from storeflow.flows import load_flow
+    from storeflow.flows.destinations import DestinationPolicy
 
-    return load_flow(text, source=source)
+    destinations = DestinationPolicy.from_settings(state(ctx).settings())
+
+    def load(text: str, source: str) -> FlowDefinition:
+        return load_flow(text, source=source, destinations=destinations)
+
+    return load
 
 
 def _problem_count(checked: list[Checked]) -> int:
@@ -124,6 +134,7 @@ def _problem_count(checked: list[Checked]) -> int:
 
 @app.command("validate")
 def validate(
+    ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(metavar="FILE_OR_DIR...", help="Flow files (YAML or JSON) or dirs.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -131,7 +142,7 @@ def validate(
 
     Needs no database: use it in CI.
     """
-    checked = check_files(files, _load_flow)
+    checked = check_files(files, _validator(ctx))
     bad = sum(1 for item in checked if item.problems)
     if as_json:
         print_json([{"file": c.path, "ok": not c.problems, "flow_id": c.flow.id if c.flow else None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -181,34 +181,41 @@ def _check_scalar(value: Any, loc: Loc, problems: Problems) -> None:
             problems.add(loc, f"is too long ({len(value):,} characters; at most {limit:,})")
 
 
-def _check_steps(data: Any, problems: Problems) -> None:
-    """Count steps along the step grammar (steps, then, else, on_event, on_timeout, split) and
-    refuse more than :data:`MAX_STEPS` in all, or a split with more than :data:`MAX_VARIANTS`."""
+def iter_steps(data: Any) -> Iterator[tuple[Loc, Mapping[str, Any]]]:
+    """Every step mapping of a raw flow document with its location, nested ones included, along
+    the step grammar (steps, then, else, on_event, on_timeout, split variants' steps)."""
     if not isinstance(data, Mapping):
         return
-    total = 0
     pending: list[tuple[Any, Loc]] = [(data.get("steps"), ("steps",))]
     while pending:
         steps, loc = pending.pop()
         if not isinstance(steps, list):
             continue
-        total += len(steps)
         for index, step in enumerate(steps):
             if not isinstance(step, Mapping):
                 continue
+            yield (*loc, index), step
             pending.extend((step.get(key), (*loc, index, key)) for key in _STEP_LIST_KEYS)
             variants = step.get("split")
             if isinstance(variants, list):
-                if len(variants) > MAX_VARIANTS:
-                    problems.add(
-                        (*loc, index, "split"),
-                        f"a split with {len(variants)} variants (at most {MAX_VARIANTS})",
-                        "use fewer variants, or nest splits",
-                    )
                 pending.extend(
                     (variant.get("steps"), (*loc, index, "split", position, "steps"))
                     for position, variant in enumerate(variants)
                     if isinstance(variant, Mapping)
                 )
+
+
+def _check_steps(data: Any, problems: Problems) -> None:
+    """Refuse more than :data:`MAX_STEPS` steps in all, or a split with more than :data:`MAX_VARIANTS`."""
+    total = 0
+    for loc, step in iter_steps(data):
+        total += 1
+        variants = step.get("split")
+        if isinstance(variants, list) and len(variants) > MAX_VARIANTS:
+            problems.add(
+                (*loc, "split"),
+                f"a split with {len(variants)} variants (at most {MAX_VARIANTS})",
+                "use fewer variants, or nest splits",
+            )
     if total > MAX_STEPS:
         problems.add(("steps",), f"the flow has {total:,} steps (at most {MAX_STEPS})", "split it into several flows")

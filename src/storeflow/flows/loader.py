@@ -18,6 +18,7 @@ import yaml
 
 from storeflow.errors import FlowValidationError, Problem
 from storeflow.flows.definition import FlowDefinition, read_flow
+from storeflow.flows.destinations import DEFAULT_POLICY, DestinationPolicy, check_webhook_destinations
 from storeflow.flows.limits import (
     MAX_DEPTH,
     MAX_NODES,
@@ -203,19 +204,23 @@ def _guess_format(text: str, source: str) -> Literal["yaml", "json"]:
     return "yaml"
 
 
-def load_flow(text: str, source: str = "<flow>", fmt: Format = "auto") -> FlowDefinition:
+def load_flow(
+    text: str, source: str = "<flow>", fmt: Format = "auto", *, destinations: DestinationPolicy = DEFAULT_POLICY
+) -> FlowDefinition:
     """Parse and validate a flow document written in YAML or JSON.
 
     ``fmt="auto"`` goes by the extension of ``source`` (.json, .yaml, .yml), else by the text.
+    ``destinations`` are the webhook rules of the settings (default: public addresses only); a
+    webhook to an address they refuse is a problem (see ``storeflow.flows.destinations``).
     Raises FlowValidationError listing every problem (with line numbers for YAML).
     """
     try:
-        return _load(text, source, fmt)
+        return _load(text, source, fmt, destinations)
     except LimitExceeded as exc:
         raise _limit_error(exc, source) from None
 
 
-def _load(text: str, source: str, fmt: Format) -> FlowDefinition:
+def _load(text: str, source: str, fmt: Format, destinations: DestinationPolicy) -> FlowDefinition:
     problems = Problems()
     lines: dict[Loc, int] = {}
     check_size(text)
@@ -240,6 +245,7 @@ def _load(text: str, source: str, fmt: Format) -> FlowDefinition:
     if not check_shape(data, problems):
         raise FlowValidationError(problems.to_problems(lines), source=source)
     flow = read_flow(data, problems)
+    check_webhook_destinations(data, destinations, problems)
     if flow is None or problems:
         if not problems:  # pragma: no cover - every None comes with a problem
             problems.add((), "the flow is not valid")

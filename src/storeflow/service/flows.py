@@ -11,6 +11,7 @@ from storeflow.engine.flowset import FlowSet
 from storeflow.engine.scheduler import schedule_for
 from storeflow.errors import ConflictError, NotFoundError
 from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, load_flow
+from storeflow.flows.destinations import DEFAULT_POLICY, DestinationPolicy
 from storeflow.flows.step_ids import assign_step_ids
 from storeflow.store.base import Store, StoreTx
 
@@ -39,11 +40,14 @@ def _trigger_index(defn: FlowDefinition) -> tuple[str, str | None]:
 
 
 class FlowService:
-    def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: Any) -> None:
+    def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: Any,
+                 destinations: DestinationPolicy = DEFAULT_POLICY) -> None:
         self.store, self.clock, self.flows, self.store_tz = store, clock, flows, store_tz
+        self.destinations = destinations
 
     def validate(self, text: str, source: str = "<flow>") -> FlowDefinition:
-        return load_flow(text, source=source)
+        """The flow in ``text``, checked against the webhook rules of the settings."""
+        return load_flow(text, source=source, destinations=self.destinations)
 
     def apply(self, defn: FlowDefinition, status: FlowStatus | None = None) -> ApplyResult:
         """Store the definition: a new flow, a new version if it changed, or nothing if unchanged.

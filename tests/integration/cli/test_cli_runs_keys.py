@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from cli_testing import GOOD_FLOW, Invoke, assert_one_error_line, check
 
 Write = Callable[[str, str], Path]
@@ -100,8 +101,12 @@ steps:
 """
 
 
-def test_runs_show_lists_messages_with_status_and_attempts(cli: Invoke, write: Write) -> None:
+def test_runs_show_lists_messages_with_status_and_attempts(
+    cli: Invoke, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Without a webhook signing secret the delivery fails at once, before any network call.
+    # A loopback webhook is refused when the flow is validated unless private addresses are allowed.
+    monkeypatch.setenv("STOREFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
     write("hook.yaml", HOOK_FLOW)
     check(cli("flows", "apply", "hook.yaml"))
     sent = check(cli("events", "send", "--type", "checkout_started", "--email", "z@example.com",

@@ -12,6 +12,7 @@ import pytest
 
 from storeflow.errors import FlowValidationError, Problem
 from storeflow.flows import ActionStep, load_flow
+from storeflow.flows.destinations import DestinationPolicy
 from storeflow.flows.limits import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
@@ -203,3 +204,58 @@ steps:
         ("buyer",),
         ("vip",),
     ]
+
+
+# --- webhook destinations known to be refused are refused when validating --------------------------
+
+
+def webhook_flow(url: str) -> str:
+    return f"""\
+id: hook
+name: Hook
+trigger: {{event: order_placed}}
+steps:
+  - wait: 1h
+  - if: {{field: profile.country, eq: BR}}
+    then:
+      - action: webhook
+        url: "{url}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "a cloud metadata endpoint"),
+        ("http://169.254.10.1/hook", "a link-local address"),
+        ("http://127.0.0.1:8080/hook", "a loopback address"),
+        ("http://10.0.0.5/hook", "a private (RFC 1918) address"),
+        ("https://[::1]/hook", "a loopback address"),
+        ("https://[::ffff:192.168.1.1]/hook", "a private (RFC 1918) address"),
+        ("http://localhost:9000/hook", "localhost is this machine"),
+        ("https://user:secret@hooks.example.com/hook", "contains credentials"),
+    ],
+)
+def test_webhooks_to_refused_destinations_fail_validation(url: str, why: str) -> None:
+    with pytest.raises(FlowValidationError) as info:
+        load_flow(webhook_flow(url), source="hook.yaml")
+    [problem] = info.value.problems
+    assert problem.path == "steps[1].then[0].url"
+    assert problem.line == 9
+    assert why in problem.message
+    assert "STOREFLOW_WEBHOOK_ALLOWED_HOSTS" in problem.message or "header" in problem.message
+
+
+def test_webhook_host_names_are_left_to_the_send_time_check() -> None:
+    # Not resolved at validation (DNS changes; CI may have no network): checked on every send.
+    assert load_flow(webhook_flow("https://hooks.example.com/cart"), source="hook.yaml").id == "hook"
+    assert load_flow(webhook_flow("https://8.8.8.8/cart"), source="hook.yaml").id == "hook"
+
+
+def test_the_settings_can_allow_private_webhook_destinations() -> None:
+    private = DestinationPolicy(allow_private=True)
+    assert load_flow(webhook_flow("http://10.0.0.5/hook"), source="hook.yaml", destinations=private).id == "hook"
+    with pytest.raises(FlowValidationError, match="cloud metadata endpoint"):  # never with allow_private alone
+        load_flow(webhook_flow("http://169.254.169.254/"), source="hook.yaml", destinations=private)
+    listed = DestinationPolicy(allowed_hosts=("169.254.169.254",))
+    assert load_flow(webhook_flow("http://169.254.169.254/"), source="hook.yaml", destinations=listed).id == "hook"
