@@ -13,6 +13,7 @@ repr, message or log line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import smtplib
 import ssl
@@ -36,7 +37,12 @@ MAX_POOL_SIZE = 100
 
 @dataclass(frozen=True)
 class SmtpConfig:
-    """Where and how to submit mail. ``security``: ``none`` (plain), ``starttls`` or ``tls`` (implicit)."""
+    """Where and how to submit mail. ``security``: ``none`` (plain), ``starttls`` or ``tls`` (implicit).
+
+    A login (``username``) over ``none`` would send the password in clear text: it is refused
+    unless ``allow_plaintext_auth`` is set or the host is this machine (``localhost``, 127.0.0.1,
+    ::1), where nothing crosses a network.
+    """
 
     host: str
     port: int
@@ -45,6 +51,7 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
     pool_size: int = 4
+    allow_plaintext_auth: bool = False
 
     def __post_init__(self) -> None:
         if not self.host or any(c.isspace() for c in self.host):
@@ -61,6 +68,13 @@ class SmtpConfig:
             raise ConfigError("smtp_username is set but smtp_password is not")
         if self.password is not None and not self.username:
             raise ConfigError("smtp_password is set but smtp_username is not")
+        in_clear = self.security == "none" and self.username is not None
+        if in_clear and not self.allow_plaintext_auth and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"smtp_security = none would send the SMTP password in clear text to {self.where}; "
+                "use smtp_security = starttls or tls, or set smtp_allow_plaintext_auth = true "
+                "(STOREFLOW_SMTP_ALLOW_PLAINTEXT_AUTH) if the network to the server is trusted"
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpConfig:
@@ -73,6 +87,7 @@ class SmtpConfig:
             password=password,
             timeout_s=settings.smtp_timeout_s,
             pool_size=settings.smtp_pool_size,
+            allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
         )
 
     @property
@@ -80,6 +95,18 @@ class SmtpConfig:
         """``host:port`` for messages (no credentials)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback address literals: traffic to them stays on this machine,
+    so a password sent there in clear text is not exposed on a network."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class PoolTimeoutError(DeliveryError):

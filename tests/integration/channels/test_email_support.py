@@ -95,11 +95,14 @@ class RecordingHandler:
 class SmtpRecorder:
     """Start with :meth:`start`, always :meth:`stop` (a fixture's ``finally``)."""
 
-    def __init__(self, *, port: int = 0, ssl_context: ssl.SSLContext | None = None, **smtp_kwargs: Any) -> None:
+    def __init__(
+        self, *, port: int = 0, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1", **smtp_kwargs: Any
+    ) -> None:
         self.handler = RecordingHandler()
+        self.host = host
         smtp_kwargs.setdefault("server_hostname", "smtp.test")
         self._controller = EphemeralController(
-            self.handler, hostname="127.0.0.1", port=port, ssl_context=ssl_context, **smtp_kwargs
+            self.handler, hostname=host, port=port, ssl_context=ssl_context, **smtp_kwargs
         )
         self.port = port
         self.running = False
