@@ -187,10 +187,12 @@ def _check_format(template: str, args: Sequence[Any], kwargs: Mapping[str, Any])
     _refuse_over(len(template) + fields * widest + pad, "the result of format")
 
 
-def _check_str_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+def _check_str_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Refuse a string method call that would build a huge text, before it runs. Returns the
+    arguments to call it with (``join``'s items are read once, here, and passed on as a list)."""
     owner = getattr(method, "__self__", None)
     if not isinstance(owner, str | bytes):
-        return
+        return args
     name = getattr(method, "__name__", "")
     if name in _REFUSED_METHODS:
         raise SecurityError(f"{name}() is not allowed in templates")
@@ -204,6 +206,8 @@ def _check_str_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, A
         items = list(args[0])
         total = sum(_text_len(item) for item in items) + len(owner) * max(len(items) - 1, 0)
         _refuse_over(total, "the result of join()")
+        return (items, *args[1:])
+    return args
 
 
 def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
@@ -394,7 +398,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         """Every call from a template (methods, macros, ``loop(...)``) costs one unit, and string
         methods that pad or repeat are checked before they run."""
         _charge(1)
-        _check_str_method(obj, args, kwargs)
+        args = _check_str_method(obj, args, kwargs)
         result = super().call(context, obj, *args, **kwargs)
         _charge(_size(result))
         return result

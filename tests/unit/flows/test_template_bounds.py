@@ -90,6 +90,11 @@ def test_ordinary_formatting_still_works() -> None:
     assert render(source, {}, autoescape=False) == (" 3.14|ab  |7    x|2   ab  |1,2,3|a1b|xxxy|a+b|k=v|2|1/3,2/3,3/3")
 
 
+def test_join_reads_generators_once() -> None:
+    source = "{{ '-'.join(['a', 'b']|map('upper')) }} {{ ['c', 'd']|map('upper')|join('+') }}"
+    assert render(source, {}, autoescape=True) == "A-B C+D"
+
+
 def test_html_concatenation_still_escapes() -> None:
     assert render("{{ '<b>' ~ 'x' }}", {}, autoescape=True) == "&lt;b&gt;x"
 
