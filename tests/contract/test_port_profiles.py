@@ -61,6 +61,10 @@ def test_order_aggregates_come_from_the_orders_table(store: Store) -> None:
         assert tx.order_aggregates("p") == {"orders_count": 2, "total_spent": {"EUR": "25.50"},
                                             "first_order_at": T0, "last_order_at": later}
         tx.recompute_order_aggregates("p", later)
+        tx.create_profile("none", T0)
+        assert tx.order_aggregates_of(["p", "none", "p"]) == {
+            "p": tx.order_aggregates("p"),
+            "none": {"orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None}}
     with store.read() as tx:
         p = tx.get_profile("p")
     assert p is not None

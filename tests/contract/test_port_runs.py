@@ -115,6 +115,7 @@ def test_batch_reads_many_rows_at_once_and_follow_merges(db_url: str) -> None:
         assert events["evt_k1"]["occurred_at"] == T0
         tags = tx.rows_by_id("profile", ["p3", "p1"], lock=True, columns=["tags"])
         assert tags == {"p1": {"id": "p1", "tags": ["p1", "p2"]}, "p3": {"id": "p3", "tags": ["p3"]}}
+        assert tx.rows_by_id("profile", ["p3", "p1"], lock=True, columns=()) == {}  # locked, nothing read
         profiles = tx.profiles_by_id(["p1", "p2", "p3", "nobody"])
         assert set(profiles) == {"p1", "p2", "p3"}
         assert profiles["p2"] is profiles["p1"]  # one row for the survivor, whichever id asked

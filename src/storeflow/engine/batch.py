@@ -6,9 +6,12 @@ the same profile, sees an earlier one's tag. Each run's changes are journaled: a
 undone in memory (its tags, properties, messages, waits and step log vanish) while the others keep
 theirs, as with a savepoint per run, but without the statements.
 
-``flush`` writes it all. Tags, properties and product statuses are replayed on the rows as re-read
-and locked at that moment (FOR UPDATE on PostgreSQL), so a change another transaction committed
-meanwhile is kept, never overwritten with an older copy.
+What runs do to profiles, orders and products (tags, properties, product statuses) is recorded as
+replayable patches in a ``RowChanges`` (``storeflow.store.row_changes``), the same mechanism
+ingest's batch view writes through. ``flush`` locks those rows in the canonical order (profiles,
+orders, carts, products; ids sorted, FOR UPDATE on PostgreSQL), re-reads the columns the patches
+touch, replays the patches on them and writes them with one executemany per set of columns, so a
+change another transaction committed meanwhile is kept, never overwritten with an older copy.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from storeflow.jsonenc import dumps
 from storeflow.settings import Settings
 from storeflow.signing import Signer
 from storeflow.store.base import StoreTx
+from storeflow.store.row_changes import Increment, Patch, RowChanges, SetColumns, SetKeys, Tags
 
 # The columns an effect can change, by kind of row.
 FIELDS: dict[str, tuple[str, ...]] = {"profile": ("tags", "properties"), "order": ("tags",),
@@ -79,7 +83,7 @@ class Batch:
         self.tx, self.now = tx, now
         self._rows: dict[str, dict[str, dict[str, Any] | None]] = {kind: {} for kind in _LOADERS}
         self._open_carts: dict[str, dict[str, Any] | None] = {}  # profile id -> latest open cart
-        self._ops: dict[Key, list[Effect]] = {}  # the effects on each changed row, in order
+        self.changes = RowChanges()  # what runs did to each changed row, in order
         self._versions: dict[Key, int] = {}  # bumped on every change: derived records rebuild
         self._derived: dict[Key, tuple[int, dict[str, Any]]] = {}
         self._product_parts: dict[str, dict[str, Any]] = {}  # product id -> record (variants, stock)
@@ -216,9 +220,7 @@ class Batch:
         if not ok:
             for key, (row, saved, count) in self._journal.items():
                 row.update(saved)
-                del self._ops[key][count:]
-                if not self._ops[key]:
-                    del self._ops[key]
+                self.changes.truncate(*key, count)
                 self._versions[key] = self._versions.get(key, 0) + 1
         self._run, self._journal = None, {}
 
@@ -230,15 +232,17 @@ class Batch:
         for eff in effects:
             if isinstance(eff, Tag):
                 row = self._existing(eff.target, eff.target_id, "does not exist")
-                self._change(eff.target, row, eff, tags=tagged(row["tags"], eff))
+                self._change(eff.target, row, Tags(eff.add, eff.remove), tags=tagged(row["tags"], eff))
             elif isinstance(eff, SetProperty):
                 row = self._existing("profile", eff.profile_id, "no longer exists")
                 props = with_property(row["properties"], eff)
                 props[eff.name] = _as_stored(props[eff.name])
-                self._change("profile", row, eff, properties=props)
+                patch: Patch = (SetKeys({eff.name: eff.value}) if eff.increment is None
+                                else Increment(eff.name, eff.increment))
+                self._change("profile", row, patch, properties=props)
             elif isinstance(eff, ProductStatus):
                 row = self._existing("product", eff.product_id, "does not exist")
-                self._change("product", row, eff, status=eff.status)
+                self._change("product", row, SetColumns({"status": eff.status}), status=eff.status)
             elif isinstance(eff, Send):
                 self._writes.sends.append(outbox_row(eff, self.now))
             elif isinstance(eff, AddWait):
@@ -253,12 +257,12 @@ class Batch:
             raise PermanentActionError(f"{kind} {row_id} {missing}")
         return row
 
-    def _change(self, kind: str, row: dict[str, Any], eff: Effect, **values: Any) -> None:
+    def _change(self, kind: str, row: dict[str, Any], patch: Patch, **values: Any) -> None:
         key = (kind, row["id"])
         if self._run is not None and key not in self._journal:
-            self._journal[key] = (row, {f: row[f] for f in FIELDS[kind]}, len(self._ops.get(key, ())))
+            self._journal[key] = (row, {f: row[f] for f in FIELDS[kind]}, self.changes.count(*key))
         row.update(values)
-        self._ops.setdefault(key, []).append(eff)
+        self.changes.add(kind, row["id"], patch)
         self._versions[key] = self._versions.get(key, 0) + 1
 
     def save(self, outcome: Outcome, seq: int) -> None:
@@ -295,36 +299,17 @@ class Batch:
         """Write the batch: changed rows (replayed on their locked current state), waits, messages,
         the step log and the runs; a few statements in all."""
         tx, writes = self.tx, self.writes
-        for kind, fields in FIELDS.items():
-            ids = sorted(i for k, i in self._ops if k == kind)
-            if not ids:
-                continue
-            current = tx.rows_by_id(kind, ids, lock=True, columns=fields)
-            updates = []
-            for i in ids:
-                row = current.get(i)
-                if row is None:
-                    raise PermanentActionError(f"{kind} {i} no longer exists")
-                values = {f: row[f] for f in fields}
-                for eff in self._ops[(kind, i)]:
-                    _replay(values, eff)
-                updates.append({"id": i, **values, "updated_at": self.now})
-            tx.update_rows(kind, updates)
+        locked = self.changes.lock(tx, verify=True)
+        if locked.missing:
+            kind, row_id = locked.missing[0]
+            raise PermanentActionError(f"{kind} {row_id} no longer exists")
+        self.changes.write(tx, locked, stamp=self.now)
         if writes.waits:
             tx.replace_waits(writes.waits, [w for w in writes.waits.values() if w is not None])
         tx.enqueue_many(writes.sends)
         tx.append_steps(writes.steps)
         if writes.runs:
             tx.update_runs(writes.runs)
-
-
-def _replay(values: dict[str, Any], eff: Effect) -> None:
-    if isinstance(eff, Tag):
-        values["tags"] = tagged(values["tags"], eff)
-    elif isinstance(eff, SetProperty):
-        values["properties"] = with_property(values["properties"], eff)
-    elif isinstance(eff, ProductStatus):
-        values["status"] = eff.status
 
 
 def _copy(value: Any) -> Any:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from storeflow.errors import PermanentActionError
 from storeflow.model.events import new_id
+from storeflow.store.row_changes import add_exactly, tag_list
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,14 @@ Effect = Tag | SetProperty | ProductStatus | Send | AddWait | RemoveWait
 
 def tagged(tags: list[str] | None, eff: Tag) -> list[str]:
     """The tags after ``eff``: its removals gone, its additions appended once."""
-    out = [t for t in (tags or []) if t not in eff.remove]
-    out += [t for t in eff.add if t not in out]
-    return out
+    return tag_list(tags, eff.add, eff.remove)
 
 
 def with_property(properties: dict[str, Any] | None, eff: SetProperty) -> dict[str, Any]:
     """A copy of ``properties`` with ``eff`` applied (an increment adds exactly)."""
     props = dict(properties or {})
     if eff.increment is not None:
-        props[eff.name] = _add(props.get(eff.name), eff.increment, eff.name)
+        props[eff.name] = add_exactly(props.get(eff.name), eff.increment, eff.name)
     else:
         props[eff.name] = eff.value
     return props
@@ -98,12 +95,3 @@ def outbox_row(eff: Send, now: datetime) -> dict[str, Any]:
         "profile_id": eff.profile_id, "flow_id": eff.flow_id, "flow_version": eff.flow_version,
         "segments": eff.segments,
     }
-
-
-def _add(current: Any, inc: Any, name: str) -> int | float:
-    """Exact addition of JSON numbers; stored as an int when whole."""
-    try:
-        total = Decimal(str(current if current not in (None, "") else 0)) + Decimal(str(inc))
-    except InvalidOperation as exc:
-        raise PermanentActionError(f"property {name!r} holds {current!r}, which is not a number") from exc
-    return int(total) if total == total.to_integral_value() else float(total)

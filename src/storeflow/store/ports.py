@@ -79,6 +79,9 @@ class ProfilesPort(Protocol):
     def order_aggregates(self, profile_id: str) -> dict[str, Any]:
         """The profile columns that summarise its orders, computed from the orders table."""
 
+    def order_aggregates_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``order_aggregates`` for many profiles at once (every asked id is in the answer)."""
+
     def list_profiles(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """A page of live (unmerged) profiles, newest first."""
 
@@ -285,7 +288,8 @@ class RunsPort(Protocol):
 
     def rows_by_id(self, kind: str, ids: Iterable[str], *, lock: bool = False,
                    columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        """Rows of ``kind`` (event, profile, order, cart, product, run) by id, one query per 500 ids."""
+        """Rows of ``kind`` (event, profile, order, cart, product, run) by id, one query per 500 ids;
+        with ``lock``, locked until commit in id order; ``columns=()`` with ``lock``: only locked."""
 
     def profiles_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Like ``get_profile`` for many ids at once."""

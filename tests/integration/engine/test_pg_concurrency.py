@@ -10,6 +10,7 @@ the flow-cache test runs on both backends.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -158,3 +159,82 @@ def test_a_flow_paused_by_a_host_whose_clock_is_behind_stops_starting_runs_every
     finally:
         behind.close()
     assert engine.ingest([{**viewed, "id": "v2"}])[0].runs_started == []
+
+
+def test_two_batches_storing_two_new_orders_of_one_profile_both_count(
+        two: tuple[Storeflow, Storeflow], before_flush: Callable[[Callable[[], object]], list[str]]) -> None:
+    """Each batch knows only its own new order; the profile's order summary is recomputed from the
+    orders table under the profile's lock at flush, so the order the other batch committed counts."""
+    api1, api2 = two
+    api1.identify({"email": "ana@example.com"})
+
+    def placed(order_id: str, total: str) -> dict[str, Any]:
+        return {"type": "order_placed", "email": "ana@example.com",
+                "properties": {"order_id": order_id, "total": total, "currency": "BRL"}}
+
+    other: list[str] = []
+    fired = before_flush(lambda: other.extend(r.status for r in api2.ingest([placed("o2", "10.00")])))
+    results = api1.ingest([placed("o1", "5.50")])  # read Ana with no orders; o2 commits before it writes
+    assert fired and other == ["accepted"]
+    assert [r.status for r in results] == ["accepted"]
+    ana = profile_of(api1, "ana@example.com")
+    assert sorted(o["id"] for o in ana["orders"]) == ["o1", "o2"]
+    assert (ana["orders_count"], ana["total_spent"]) == (2, {"BRL": "15.50"})
+
+
+def _blocked(sf: Storeflow, backend_pid: int) -> bool:
+    """Whether that PostgreSQL backend waits for a lock another session holds."""
+    with sf.store.engine.connect() as conn:  # type: ignore[attr-defined]
+        return bool(conn.execute(text("SELECT cardinality(pg_blocking_pids(:pid)) > 0"),
+                                 {"pid": backend_pid}).scalar_one())
+
+
+def test_a_merge_keeps_what_another_transaction_committed_to_the_survivor_meanwhile(
+        two: tuple[Storeflow, Storeflow], clock: VirtualClock) -> None:
+    """The other transaction holds the survivor's row (a worker's ``set_property``) while the merge
+    starts; the merge waits for it, then reads both profiles under its own lock, so the key the
+    other transaction committed is merged, not overwritten with the copy read before."""
+    first, second = two
+    now = clock.now()
+    with first.store.transaction() as tx:
+        tx.create_profile("keep", now, properties={"a": 1})
+        tx.create_profile("gone", now, properties={"b": 2})
+    holding, release = threading.Event(), threading.Event()
+    merge_pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            with second.store.transaction() as tx:
+                tx.merge_properties("keep", {"visits": 1}, now)  # locks the row until commit
+                holding.set()
+                assert release.wait(60), "the test never released the other transaction"
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+            holding.set()
+
+    def merge() -> None:
+        try:
+            with first.store.transaction() as tx:
+                merge_pid.append(tx.conn.execute(text("SELECT pg_backend_pid()")).scalar_one())  # type: ignore[attr-defined]
+                tx.merge_profiles("keep", "gone", now)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    holder = threading.Thread(target=other)
+    holder.start()
+    assert holding.wait(30) and not errors
+    merger = threading.Thread(target=merge)
+    merger.start()
+    deadline = time.monotonic() + 30
+    while not (merge_pid and _blocked(first, merge_pid[0])):  # the merge reached the other's lock
+        assert merger.is_alive() and time.monotonic() < deadline, "the merge never waited for the lock"
+        time.sleep(0.01)
+    release.set()
+    holder.join(30)
+    merger.join(30)
+    assert not errors and not holder.is_alive() and not merger.is_alive()
+    with first.store.read() as tx:
+        kept = tx.get_profile("gone")
+    assert kept is not None and kept["id"] == "keep"
+    assert kept["properties"] == {"a": 1, "b": 2, "visits": 1}

@@ -119,11 +119,13 @@ class ProfilesOps(TxBase):
         )
 
     def merge_profiles(self, survivor: str, loser: str, now: datetime) -> None:
-        """Move everything of ``loser`` to ``survivor``; the loser row stays as a redirect."""
-        s = self.get_profile(survivor)
-        lo = self.get_profile(loser)
-        if s is None or lo is None or s["id"] == lo["id"]:
+        """Move everything of ``loser`` to ``survivor``; the loser row stays as a redirect. Both
+        rows are locked first (profiles in id order, as every batch locks them) and only then read,
+        so a change another transaction commits to either meanwhile is merged, not overwritten."""
+        locked = self._lock_pair(survivor, loser)
+        if locked is None:
             return
+        s, lo = locked
         for table in (identities, events, orders, carts, run_waits):
             self.conn.execute(update(table).where(table.c.profile_id == loser).values(profile_id=survivor))
         self._merge_runs(survivor, loser)
@@ -143,6 +145,26 @@ class ProfilesOps(TxBase):
         self.update_profile(survivor, now, **values)
         self.update_profile(loser, now, merged_into=survivor, email=None, phone=None)
         self.recompute_order_aggregates(survivor, now)
+
+    def _lock_pair(self, survivor: str, loser: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The two live profiles ``survivor`` and ``loser`` resolve to, locked (FOR UPDATE on
+        PostgreSQL) in id order and read under the lock; None if either is unknown or both are one.
+        A row merged into another by a concurrent transaction is followed to its survivor."""
+        s_id, l_id = survivor, loser
+        for _ in range(64):  # each round follows at least one merge
+            if s_id == l_id:
+                return None
+            q = select(profiles).where(profiles.c.id.in_(sorted({s_id, l_id}))).order_by(profiles.c.id)
+            if self.conn.dialect.name == "postgresql":
+                q = q.with_for_update()
+            rows = {r["id"]: dict(r) for r in self.conn.execute(q).mappings()}
+            s, lo = rows.get(s_id), rows.get(l_id)
+            if s is None or lo is None:
+                return None
+            if s["merged_into"] is None and lo["merged_into"] is None:
+                return s, lo
+            s_id, l_id = s["merged_into"] or s_id, lo["merged_into"] or l_id
+        return None
 
     def _merge_runs(self, survivor: str, loser: str) -> None:
         moved = self.conn.execute(
@@ -191,7 +213,10 @@ class ProfilesOps(TxBase):
 
     def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
         """Orders count, spend per currency, first/last order from the orders table: exact under
-        duplicates, out-of-order events and merges."""
+        duplicates, out-of-order events and merges. The profile row is locked before the orders
+        are read, so two transactions adding orders of one profile both count."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id).with_for_update())
         self.conn.execute(
             update(profiles).where(profiles.c.id == profile_id)
             .values(**self.order_aggregates(profile_id), updated_at=now)
@@ -199,19 +224,27 @@ class ProfilesOps(TxBase):
 
     def order_aggregates(self, profile_id: str) -> dict[str, Any]:
         """The profile columns that summarise its orders, computed from the orders table."""
-        live = and_(orders.c.profile_id == profile_id, orders.c.status != "cancelled")
-        count, first, last = self.conn.execute(
-            select(func.count(), func.min(orders.c.placed_at), func.max(orders.c.placed_at)).where(live)
-        ).one()
-        spent: dict[str, str] = {}
-        for cur, total in self.conn.execute(
-            select(orders.c.currency, func.sum(orders.c.total_minor - orders.c.refunded_minor))
-            .where(live)
-            .group_by(orders.c.currency)
-        ).all():
-            spent[cur] = str(from_minor(int(total or 0), cur))
-        return {"orders_count": int(count), "total_spent": spent, "first_order_at": _aware(first),
-                "last_order_at": _aware(last)}
+        return self.order_aggregates_of([profile_id])[profile_id]
+
+    def order_aggregates_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``order_aggregates`` for many profiles: two queries per 500 profiles."""
+        wanted = sorted(set(profile_ids))
+        out: dict[str, dict[str, Any]] = {
+            p: {"orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None} for p in wanted}
+        for i in range(0, len(wanted), 500):
+            live = and_(orders.c.profile_id.in_(wanted[i:i + 500]), orders.c.status != "cancelled")
+            for pid, count, first, last in self.conn.execute(
+                select(orders.c.profile_id, func.count(), func.min(orders.c.placed_at), func.max(orders.c.placed_at))
+                .where(live).group_by(orders.c.profile_id)
+            ).all():
+                out[pid].update(orders_count=int(count), first_order_at=_aware(first), last_order_at=_aware(last))
+            for pid, cur, total in self.conn.execute(
+                select(orders.c.profile_id, orders.c.currency,
+                       func.sum(orders.c.total_minor - orders.c.refunded_minor))
+                .where(live).group_by(orders.c.profile_id, orders.c.currency)
+            ).all():
+                out[pid]["total_spent"][cur] = str(from_minor(int(total or 0), cur))
+        return out
 
     def list_profiles(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         rows = self.conn.execute(

@@ -188,9 +188,16 @@ class RunsOps(TxBase):
         """Rows of ``kind`` (event, profile, order, cart, product, run) by id, one query per 500 ids;
         ids with no row are absent. ``columns``: only these (and ``id``). With ``lock``, the rows
         are locked until commit, in id order (FOR UPDATE on PostgreSQL; SQLite's writer already
-        holds the database). Profiles come as stored: merges are not followed (``profiles_by_id``)."""
+        holds the database). Profiles come as stored: merges are not followed (``profiles_by_id``).
+        ``columns=()`` with ``lock``: only lock the rows, read nothing, return ``{}``."""
         table = BATCH_TABLES[kind]
         wanted = sorted(set(ids))
+        if columns is not None and not (columns := list(columns)):
+            if lock and self.conn.dialect.name == "postgresql":
+                for i in range(0, len(wanted), _CHUNK):
+                    self.conn.execute(select(table.c.id).where(table.c.id.in_(wanted[i:i + _CHUNK]))
+                                      .order_by(table.c.id).with_for_update())
+            return {}
         cols = [table.c.id, *(table.c[c] for c in columns if c != "id")] if columns is not None else [table]
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(wanted), _CHUNK):

@@ -19,9 +19,14 @@ unchanged. Correctness rules:
   run's active key, an order or cart id) are checked inside this transaction and inserted plainly:
   if a concurrent writer took one meanwhile, the unique constraint fails, ``LostRace`` is raised,
   the transaction rolls back, and ingest retries the batch (which then sees the other writer's rows).
-* Profile properties are never written back whole from the cache: the keys the batch sets are
-  merged at flush into the row as read under its lock, so a key another transaction (the worker's
-  ``set_property``) committed since the cache read it is kept.
+* Existing rows are never written back whole from the cache. What the batch does to an existing
+  profile, order or cart is recorded as replayable patches in a ``RowChanges``
+  (``storeflow.store.row_changes``, the worker's batch writes through the same one): at flush the
+  rows are locked in the canonical order (profiles, orders, carts, products; ids sorted), the
+  columns the patches depend on are read under that lock, and the patches are replayed on them.
+  So a property key the worker set since the cache read the row is kept, and a profile's order
+  summary is recomputed from the orders table under the profile's lock (after this flush's orders
+  are inserted), so two batches storing two new orders of one profile both count.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any, Literal
 from storeflow.errors import StorageError
 from storeflow.model.money import from_minor
 from storeflow.store.ports import PORTS, PrefetchKeys, operations
+from storeflow.store.row_changes import OrderSummary, RowChanges, SetColumns, SetKeys
 from storeflow.store.sql.profiles_ops import follow_merges, new_profile_row
 from storeflow.store.sql.tx import SqlTx
 
@@ -46,17 +52,15 @@ class WriteBehindTx(SqlTx):
         super().__init__(tx.conn, tx.store)
         self._notify = tx._notify
         self._reset_cache()
+        self._db = tx  # the transaction itself: the flush's reads and writes, past this view's cache
         self._new_profiles: dict[str, dict[str, Any]] = {}
-        self._profile_changes: dict[str, dict[str, Any]] = {}
-        self._property_patches: dict[str, dict[str, Any]] = {}  # keys set, merged into the locked row
+        self._changes = RowChanges()  # what the batch did to existing profiles, orders and carts
         self._touched: dict[str, datetime] = {}
         self._new_identities: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
         self._event_keys: set[tuple[str | None, str]] = set()
         self._new_carts: dict[str, dict[str, Any]] = {}
-        self._cart_changes: dict[str, dict[str, Any]] = {}
         self._new_orders: dict[str, dict[str, Any]] = {}
-        self._order_changes: dict[str, dict[str, Any]] = {}
         self._runs: list[dict[str, Any]] = []
         self._entries: list[dict[str, Any]] = []
         self.flushes = 0
@@ -142,7 +146,7 @@ class WriteBehindTx(SqlTx):
         """The rows of ``ids`` from the cache, the missing ones loaded (one query) and kept."""
         missing = {p for p in ids if p not in self._profiles}
         if missing:
-            rows = self.profiles_by_ids(missing)
+            rows = self._db.rows_by_id("profile", missing)
             for pid in missing:
                 self._profiles[pid] = rows.get(pid)
         return {p: row for p in ids if (row := self._profiles[p]) is not None}
@@ -205,9 +209,7 @@ class WriteBehindTx(SqlTx):
         values["updated_at"] = now
         row.update(values)
         if profile_id not in self._new_profiles:
-            if "properties" in values:  # a whole new value: replaces the keys merged so far
-                self._property_patches.pop(profile_id, None)
-            self._profile_changes.setdefault(profile_id, {}).update(values)
+            self._changes.add("profile", profile_id, SetColumns(dict(values)))
 
     def merge_properties(self, profile_id: str, patch: dict[str, Any], now: datetime) -> None:
         """The cached row gets the keys now; the database row at flush, merged into the row as it
@@ -220,8 +222,7 @@ class WriteBehindTx(SqlTx):
         row["properties"] = {**(row["properties"] or {}), **patch}
         row["updated_at"] = now
         if profile_id not in self._new_profiles:
-            self._property_patches.setdefault(profile_id, {}).update(patch)
-            self._profile_changes.setdefault(profile_id, {})["updated_at"] = now
+            self._changes.add("profile", profile_id, SetKeys(dict(patch)), SetColumns({"updated_at": now}))
 
     def touch_active(self, profile_id: str, at: datetime) -> None:
         if profile_id not in self._profiles:
@@ -274,7 +275,7 @@ class WriteBehindTx(SqlTx):
         row.update(values)
         self._cache_cart(row)
         if cart_id not in self._new_carts:
-            self._cart_changes.setdefault(cart_id, {}).update(values)
+            self._changes.add("cart", cart_id, SetColumns(dict(values)))
 
     def latest_open_cart(self, profile_id: str) -> dict[str, Any] | None:
         if profile_id not in self._carts_of:
@@ -340,7 +341,7 @@ class WriteBehindTx(SqlTx):
         row.update(values)
         self._cache_order(row)
         if order_id not in self._new_orders:
-            self._order_changes.setdefault(order_id, {}).update(values)
+            self._changes.add("order", order_id, SetColumns(dict(values)))
 
     def order_aggregates(self, profile_id: str) -> dict[str, Any]:
         """As the SQL operation, from the cached orders when the profile's are all there."""
@@ -358,7 +359,13 @@ class WriteBehindTx(SqlTx):
                 "first_order_at": min(placed, default=None), "last_order_at": max(placed, default=None)}
 
     def recompute_order_aggregates(self, profile_id: str, now: datetime) -> None:
+        """The cached row gets the summary of the orders this view knows; the database row is
+        summarised again at flush from the orders table, under the profile's lock, so an order
+        another batch stored meanwhile counts too."""
         self.update_profile(profile_id, now, **self.order_aggregates(profile_id))
+        if profile_id not in self._new_profiles and self._profiles.get(profile_id) is not None:
+            self._changes.discard("profile", profile_id, OrderSummary)
+            self._changes.add("profile", profile_id, OrderSummary())
 
     # -- products (read only here; product and stock events go through the database) -------------
     def _product(self, product_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], int] | None:
@@ -428,41 +435,32 @@ class WriteBehindTx(SqlTx):
 
     # -- writing ---------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write the pending rows, one executemany per table. The cache stays valid."""
-        if not (self._new_profiles or self._profile_changes or self._property_patches or self._touched
-                or self._new_identities or self._events or self._new_carts or self._cart_changes or self._new_orders
-                or self._order_changes or self._runs or self._entries):
+        """Write the pending rows, one executemany per table. The cache stays valid.
+
+        The existing rows the batch changed (and the profiles it touched) are locked first, in the
+        canonical order of ``RowChanges`` (the worker's too), then the new rows are inserted, then
+        the changes are replayed on the rows as read under the lock and written."""
+        if not (self._new_profiles or self._changes or self._touched or self._new_identities or self._events
+                or self._new_carts or self._new_orders or self._runs or self._entries):
             return
         self.flushes += 1
-        # Lock the existing rows this flush updates, profiles first and each table in id order, as
-        # the worker does: two transactions that lock in different orders deadlock on PostgreSQL.
-        # Properties are read under that lock and the batch's keys merged into them.
-        for kind, ids in (("profile", {*self._profile_changes, *self._touched}), ("order", self._order_changes),
-                          ("cart", self._cart_changes)):
-            if kind == "profile" and self._property_patches:
-                locked = SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["properties"])
-                for pid, patch in self._property_patches.items():
-                    if pid in locked:
-                        current = locked[pid]["properties"] or {}
-                        self._profile_changes[pid]["properties"] = {**current, **patch}
-            elif ids and self.conn.dialect.name == "postgresql":
-                SqlTx.rows_by_id(self, kind, ids, lock=True, columns=["id"])
-        self.insert_profiles([dict(r) for r in self._new_profiles.values()])
-        self.update_rows("profile", [{"id": pid, **vals} for pid, vals in self._profile_changes.items()])
-        self.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
-        self.insert_identities(self._new_identities)
-        self.insert_events(self._events)
-        self.insert_carts([dict(r) for r in self._new_carts.values()])
-        self.update_rows("cart", [{"id": cid, **vals} for cid, vals in self._cart_changes.items()])
-        self.insert_orders([dict(r) for r in self._new_orders.values()])
-        self.update_rows("order", [{"id": oid, **vals} for oid, vals in self._order_changes.items()])
-        self.create_runs(self._runs)
-        self.record_entries(self._entries)
-        self._new_profiles, self._profile_changes, self._touched = {}, {}, {}
-        self._property_patches = {}
+        db = self._db
+        for pid in self._touched:
+            self._changes.add("profile", pid)  # locked with the others; moved forward in SQL below
+        locked = self._changes.lock(db)
+        db.insert_profiles([dict(r) for r in self._new_profiles.values()])
+        db.touch_active_many([{"id": pid, "at": at} for pid, at in self._touched.items()])
+        db.insert_identities(self._new_identities)
+        db.insert_events(self._events)
+        db.insert_carts([dict(r) for r in self._new_carts.values()])
+        db.insert_orders([dict(r) for r in self._new_orders.values()])
+        self._changes.write(db, locked)  # after the orders: profiles' order summaries count them
+        db.create_runs(self._runs)
+        db.record_entries(self._entries)
+        self._new_profiles, self._touched = {}, {}
         self._new_identities, self._events, self._event_keys = [], [], set()
-        self._new_carts, self._cart_changes, self._runs, self._entries = {}, {}, [], []
-        self._new_orders, self._order_changes = {}, {}
+        self._new_carts, self._runs, self._entries = {}, [], []
+        self._new_orders = {}
 
     def invalidate(self) -> None:
         """Forget every cached row (after the database changed under it); ``stale`` tells the
@@ -507,7 +505,8 @@ Effect = Literal["keep", "products", "all"]
 #: Operations that need the pending rows written first, and what of the cache they make wrong
 #: afterwards: ``keep`` nothing; ``products`` the cached products; ``all`` everything (forgotten).
 FLUSHING: dict[str, Effect] = {
-    **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait"), "keep"),
+    **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait",
+                     "order_aggregates_of"), "keep"),
     **dict.fromkeys(("upsert_product", "upsert_variant", "set_stock"), "products"),
     **dict.fromkeys((
         # profiles, events, orders
@@ -545,6 +544,7 @@ def _flushing(fn: Callable[..., Any], effect: Effect) -> Callable[..., Any]:
             self._products.clear()
             self._products_written = True
         elif effect == "all":
+            self.flush()  # what the operation buffered through this view (a merge's profile updates)
             self.invalidate()
         return result
 
