@@ -33,7 +33,7 @@ def test_batch_writes_then_batch_reads(store: Store) -> None:
         assert tx.count_events() == 2
         assert tx.identity_owners([("email", "a@example.com"), ("phone", "+4915100000"), ("email", "x@y.z")]) \
             == {("email", "a@example.com"): "p1", ("phone", "+4915100000"): "p2"}
-        rows = tx.profiles_by_ids(["p1", "p2", "nope"])
+        rows = tx.rows_by_id("profile", ["p1", "p2", "nope"])  # the batch reads of ingest and the worker
         assert sorted(rows) == ["p1", "p2"] and rows["p1"]["last_active_at"] == later
         assert tx.identities_of_profiles(["p1", "p2"]) == {"p1": [("email", "a@example.com")],
                                                             "p2": [("phone", "+4915100000")]}

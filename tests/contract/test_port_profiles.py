@@ -62,9 +62,15 @@ def test_order_aggregates_come_from_the_orders_table(store: Store) -> None:
                                             "first_order_at": T0, "last_order_at": later}
         tx.recompute_order_aggregates("p", later)
         tx.create_profile("none", T0)
-        assert tx.order_aggregates_of(["p", "none", "p"]) == {
+        tx.create_profile("two", T0)
+        tx.insert_order(order_row("o4", "two", currency="USD", total_minor=700, placed_at=later))
+        tx.insert_order(order_row("o5", "two", total_minor=300, placed_at=T0 + timedelta(hours=1)))
+        tx.insert_order(order_row("o6", "two", currency="USD", total_minor=100, placed_at=T0))
+        assert tx.order_aggregates_of(["p", "none", "p", "two"]) == {
             "p": tx.order_aggregates("p"),
-            "none": {"orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None}}
+            "none": {"orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None},
+            "two": {"orders_count": 3, "total_spent": {"USD": "8.00", "EUR": "3.00"}, "first_order_at": T0,
+                    "last_order_at": later}}
     with store.read() as tx:
         p = tx.get_profile("p")
     assert p is not None

@@ -414,9 +414,6 @@ class BatchPort(Protocol):
     def identity_owners(self, idents: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Profile id owning each (kind, value) that has one."""
 
-    def profiles_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Profile rows (merged ones included, with ``merged_into``) by id."""
-
     def identities_of_profiles(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         """Profile id -> its (kind, value) identities, for many profiles."""
 

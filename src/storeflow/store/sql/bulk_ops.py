@@ -68,15 +68,6 @@ class BulkOps(TxBase):
                 out.update({(kind, r.value): r.profile_id for r in rows})
         return out
 
-    def profiles_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Profile rows (merged ones included, with ``merged_into``) by id."""
-        out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            for row in self.conn.execute(select(profiles).where(profiles.c.id.in_(chunk))):
-                profile = row._asdict()
-                out[profile["id"]] = profile
-        return out
-
     def identities_of_profiles(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}
         for chunk in _chunks(sorted(set(ids))):

@@ -227,23 +227,25 @@ class ProfilesOps(TxBase):
         return self.order_aggregates_of([profile_id])[profile_id]
 
     def order_aggregates_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """``order_aggregates`` for many profiles: two queries per 500 profiles."""
+        """``order_aggregates`` for many profiles: one query per 500 profiles."""
         wanted = sorted(set(profile_ids))
         out: dict[str, dict[str, Any]] = {
             p: {"orders_count": 0, "total_spent": {}, "first_order_at": None, "last_order_at": None} for p in wanted}
         for i in range(0, len(wanted), 500):
             live = and_(orders.c.profile_id.in_(wanted[i:i + 500]), orders.c.status != "cancelled")
-            for pid, count, first, last in self.conn.execute(
-                select(orders.c.profile_id, func.count(), func.min(orders.c.placed_at), func.max(orders.c.placed_at))
-                .where(live).group_by(orders.c.profile_id)
-            ).all():
-                out[pid].update(orders_count=int(count), first_order_at=_aware(first), last_order_at=_aware(last))
-            for pid, cur, total in self.conn.execute(
-                select(orders.c.profile_id, orders.c.currency,
-                       func.sum(orders.c.total_minor - orders.c.refunded_minor))
+            for pid, cur, count, first_at, last_at, total in self.conn.execute(
+                select(orders.c.profile_id, orders.c.currency, func.count(), func.min(orders.c.placed_at),
+                       func.max(orders.c.placed_at), func.sum(orders.c.total_minor - orders.c.refunded_minor))
                 .where(live).group_by(orders.c.profile_id, orders.c.currency)
             ).all():
-                out[pid]["total_spent"][cur] = str(from_minor(int(total or 0), cur))
+                agg = out[pid]
+                agg["orders_count"] += int(count)
+                agg["total_spent"][cur] = str(from_minor(int(total or 0), cur))
+                first, last = _aware(first_at), _aware(last_at)
+                if first is not None and (agg["first_order_at"] is None or first < agg["first_order_at"]):
+                    agg["first_order_at"] = first
+                if last is not None and (agg["last_order_at"] is None or last > agg["last_order_at"]):
+                    agg["last_order_at"] = last
         return out
 
     def list_profiles(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

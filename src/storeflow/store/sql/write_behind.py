@@ -494,7 +494,7 @@ ANSWERED = frozenset({
 #: Operations that never read or write a table this view caches or buffers: run as they are.
 PASS_THROUGH = frozenset({
     "notify_after_commit", "ping", "flows_revision", "live_flows", "get_flow_version", "write_behind",
-    "existing_idempotency_keys", "identity_owners", "profiles_by_ids", "identities_of_profiles", "carts_for",
+    "existing_idempotency_keys", "identity_owners", "identities_of_profiles", "carts_for",
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
