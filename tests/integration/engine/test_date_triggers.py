@@ -17,6 +17,7 @@ from sqlalchemy import event
 
 from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
+from storeflow.settings import Settings
 
 MakeSf = Callable[..., Storeflow]
 NOTE_STEPS = "steps:\n  - action: note\n    text: fired\n"
@@ -202,10 +203,23 @@ def test_a_date_flow_reads_no_profile_until_one_is_due(sf: Storeflow, clock: Vir
     assert sf.scheduler.next_at() == at(2026, 3, 15, 9)
 
 
-def test_concurrent_claims_take_different_rows_on_postgres(make_sf: MakeSf, clock: VirtualClock) -> None:
+def test_concurrent_claims_take_different_rows_on_postgres(pg_url: str, clock: VirtualClock) -> None:
+    """PostgreSQL only (SQLite has one writer at a time, so its claims cannot overlap)."""
+    created: list[Storeflow] = []
+
+    def make_sf() -> Storeflow:
+        created.append(Storeflow(Settings(database_url=pg_url), clock=clock))
+        return created[-1]
+
+    try:
+        _concurrent_claims(make_sf, clock)
+    finally:
+        for engine in created:
+            engine.close()
+
+
+def _concurrent_claims(make_sf: Callable[[], Storeflow], clock: VirtualClock) -> None:
     sf = make_sf()
-    if sf.store.backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time: claims cannot overlap")
     apply(sf, birthday_flow())
     sf.ingest([{"type": "customer_created", "email": f"c{n}@example.com", "profile": {"birthday": "1990-03-03"}}
                for n in range(6)])
