@@ -77,3 +77,23 @@ def test_product_updates_ignore_older_source_times(db_url: str) -> None:
     assert product is not None
     assert product["title"] == "New"
     store.close()
+
+
+def test_stock_deltas_saturate_at_the_column_range_instead_of_overflowing(store: Store) -> None:
+    """Each event's delta is bounded (10^9), but many of them add up: the sum saturates at
+    ±(2^31 - 1), the stock column's range on PostgreSQL, and never fails the batch."""
+    from storeflow.store.sql.commerce_ops import STOCK_MAX
+
+    with store.transaction() as tx:
+        for product, variant in (("up", "vu"), ("down", "vd")):
+            tx.upsert_product(product, T0, T0, title=product)
+            tx.upsert_variant(variant, product, T0, sku=variant)
+        for _ in range(3):
+            assert tx.set_stock("vu", "main", T0, T0, delta=10**9)
+            assert tx.set_stock("vd", "main", T0, T0, delta=-(10**9))
+    with store.read() as tx:
+        assert (tx.product_stock("up"), tx.product_stock("down")) == (STOCK_MAX, -STOCK_MAX)
+    with store.transaction() as tx:
+        assert tx.set_stock("vd", "main", T0, T0, delta=5)
+    with store.read() as tx:
+        assert tx.product_stock("down") == -STOCK_MAX + 5

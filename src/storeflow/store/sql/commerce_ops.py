@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, case, cast, func, select, update
 
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import carts, orders, products, stock_levels, variants
+
+STOCK_MAX = 2**31 - 1
+"""The stock column's range (a 32-bit integer on PostgreSQL): sums of deltas saturate at ±STOCK_MAX."""
 
 
 class CommerceOps(TxBase):
@@ -64,7 +67,7 @@ class CommerceOps(TxBase):
             select(stock_levels).where(stock_levels.c.variant_id == variant_id, stock_levels.c.location == location)
         ).mappings().first()
         if row is None:
-            qty = quantity if quantity is not None else int(delta or 0)
+            qty = quantity if quantity is not None else max(-STOCK_MAX, min(STOCK_MAX, int(delta or 0)))
             self.conn.execute(stock_levels.insert().values(variant_id=variant_id, location=location, quantity=qty,
                                                            source_updated_at=source_at, updated_at=now))
             return True
@@ -74,7 +77,10 @@ class CommerceOps(TxBase):
                 return False
             values.update(quantity=quantity, source_updated_at=source_at)
         else:
-            values["quantity"] = stock_levels.c.quantity + int(delta or 0)
+            # Each event's delta is bounded, but their sum is not: it saturates at the column's range
+            # (computed in 64 bits) instead of overflowing the integer and failing the batch.
+            total = cast(stock_levels.c.quantity, BigInteger) + int(delta or 0)
+            values["quantity"] = case((total > STOCK_MAX, STOCK_MAX), (total < -STOCK_MAX, -STOCK_MAX), else_=total)
         self.conn.execute(
             update(stock_levels)
             .where(stock_levels.c.variant_id == variant_id, stock_levels.c.location == location).values(**values)
