@@ -89,9 +89,9 @@ class Ingestor:
                                 "(email, phone, customer_id, anonymous_id or profile_id)")
         return _Prepared(index, canonical, change, updates)
 
-    def ingest(self, items: Sequence[Mapping[str, Any] | EventIn], source: str = "api") -> list[IngestResult]:
-        if len(items) > MAX_BATCH:
-            raise ValueError(f"a batch holds at most {MAX_BATCH} events; this one has {len(items)}")
+    def _prepare_all(self, items: Sequence[Mapping[str, Any] | EventIn],
+                     source: str) -> tuple[list[IngestResult | None], list[_Prepared]]:
+        """Each item checked and normalised: a result already (refused, say) or prepared to apply."""
         results: list[IngestResult | None] = [None] * len(items)
         prepared: list[_Prepared] = []
         for i, item in enumerate(items):
@@ -100,6 +100,12 @@ class Ingestor:
                 results[i] = p
             else:
                 prepared.append(p)
+        return results, prepared
+
+    def ingest(self, items: Sequence[Mapping[str, Any] | EventIn], source: str = "api") -> list[IngestResult]:
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} events; this one has {len(items)}")
+        results, prepared = self._prepare_all(items, source)
         woke = False
         if prepared:
             for attempt in range(1, _ATTEMPTS + 1):
@@ -119,14 +125,7 @@ class Ingestor:
         caller writes there: e.g. ``message_sent`` with the send's outcome. Returns the results and
         whether a worker should be woken once the transaction commits. A ``LostRace`` propagates:
         the caller rolls back and retries its whole transaction."""
-        results: list[IngestResult | None] = [None] * len(items)
-        prepared: list[_Prepared] = []
-        for i, item in enumerate(items):
-            p = self.prepare(i, item, source)
-            if isinstance(p, IngestResult):
-                results[i] = p
-            else:
-                prepared.append(p)
+        results, prepared = self._prepare_all(items, source)
         woke = self._batch_in(tx, prepared, results) if prepared else False
         return [r for r in results if r is not None], woke
 

@@ -113,24 +113,22 @@ def _walk(value: Any, depth: int, budget: list[int]) -> None:
                     bad = _Bad(str(exc).removeprefix(": "))
                     bad.path.append(" (a key)")
                     raise bad from None
-            try:
-                if isinstance(item, dict | list | tuple):
-                    _walk(item, depth + 1, budget)
-                else:
-                    _scalar(item)
-            except _Bad as bad:
-                bad.path.append(f".{key}")
-                raise
+            _child(item, depth, budget, f".{key}")
     else:
         for i, item in enumerate(value):
-            try:
-                if isinstance(item, dict | list | tuple):
-                    _walk(item, depth + 1, budget)
-                else:
-                    _scalar(item)
-            except _Bad as bad:
-                bad.path.append(f"[{i}]")
-                raise
+            _child(item, depth, budget, f"[{i}]")
+
+
+def _child(item: Any, depth: int, budget: list[int], step: str) -> None:
+    """Check one member of a container; a problem's path gains ``step`` on its way out."""
+    try:
+        if isinstance(item, dict | list | tuple):
+            _walk(item, depth + 1, budget)
+        else:
+            _scalar(item)
+    except _Bad as bad:
+        bad.path.append(step)
+        raise
 
 
 def _short(value: int) -> str:

@@ -97,12 +97,10 @@ class SetColumns:
         values.update(self.values)
 
 
-@dataclass(frozen=True)
-class SetKeys:
-    """Set these keys of a JSON object column, keeping its other keys as they are."""
+class _OneColumn:
+    """A patch that reads and writes its own ``column`` only."""
 
-    keys: dict[str, Any]
-    column: str = "properties"
+    column: str
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -111,26 +109,26 @@ class SetKeys:
     @property
     def writes(self) -> tuple[str, ...]:
         return (self.column,)
+
+
+@dataclass(frozen=True)
+class SetKeys(_OneColumn):
+    """Set these keys of a JSON object column, keeping its other keys as they are."""
+
+    keys: dict[str, Any]
+    column: str = "properties"
 
     def apply(self, values: dict[str, Any]) -> None:
         values[self.column] = {**(values.get(self.column) or {}), **self.keys}
 
 
 @dataclass(frozen=True)
-class Increment:
+class Increment(_OneColumn):
     """Add ``by`` to one key of a JSON object column (exactly; missing counts as 0)."""
 
     key: str
     by: Any
     column: str = "properties"
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.column,)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.column,)
 
     def apply(self, values: dict[str, Any]) -> None:
         current = dict(values.get(self.column) or {})
@@ -139,22 +137,15 @@ class Increment:
 
 
 @dataclass(frozen=True)
-class Tags:
+class Tags(_OneColumn):
     """Remove ``remove`` from the row's tags, then append each of ``add`` once."""
 
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return ("tags",)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return ("tags",)
+    column: str = "tags"
 
     def apply(self, values: dict[str, Any]) -> None:
-        values["tags"] = tag_list(values.get("tags"), self.add, self.remove)
+        values[self.column] = tag_list(values.get(self.column), self.add, self.remove)
 
 
 @dataclass(frozen=True)
