@@ -136,9 +136,7 @@ _HTML_ENV: Final = _environment(autoescape=True)
 
 
 _COMPILED: Final[BoundedCache[Template]] = BoundedCache(max_entries=512, max_chars=4_000_000)
-_CHECKED: Final[BoundedCache[tuple[tuple[str, str | None], ...]]] = BoundedCache(
-    max_entries=2048, max_chars=4_000_000
-)
+_CHECKED: Final[BoundedCache[tuple[tuple[str, str | None], ...]]] = BoundedCache(max_entries=2048, max_chars=4_000_000)
 
 
 class _Refused(Exception):
