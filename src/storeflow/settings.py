@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_allow_plaintext_auth: bool = False  # a login over smtp_security = none to a host other than this one
+    smtp_allow_plaintext_auth: bool = False  # allow a login over smtp_security = none (password in clear)
     smtp_timeout_s: float = 10.0
     smtp_pool_size: int = 4
     email_from: str = "Store <store@example.com>"

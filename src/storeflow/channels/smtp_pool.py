@@ -13,7 +13,6 @@ repr, message or log line.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -40,8 +39,9 @@ class SmtpConfig:
     """Where and how to submit mail. ``security``: ``none`` (plain), ``starttls`` or ``tls`` (implicit).
 
     A login (``username``) over ``none`` would send the password in clear text: it is refused
-    unless ``allow_plaintext_auth`` is set or the host is this machine (``localhost``, 127.0.0.1,
-    ::1), where nothing crosses a network.
+    unless ``allow_plaintext_auth`` is set, whatever the host (a relay on this machine included:
+    saying so once in the settings costs little, and a host name that resolves to loopback today
+    may not tomorrow).
     """
 
     host: str
@@ -69,7 +69,7 @@ class SmtpConfig:
         if self.password is not None and not self.username:
             raise ConfigError("smtp_password is set but smtp_username is not")
         in_clear = self.security == "none" and self.username is not None
-        if in_clear and not self.allow_plaintext_auth and not is_loopback_host(self.host):
+        if in_clear and not self.allow_plaintext_auth:
             raise ConfigError(
                 f"smtp_security = none would send the SMTP password in clear text to {self.where}; "
                 "use smtp_security = starttls or tls, or set smtp_allow_plaintext_auth = true "
@@ -95,18 +95,6 @@ class SmtpConfig:
         """``host:port`` for messages (no credentials)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback address literals: traffic to them stays on this machine,
-    so a password sent there in clear text is not exposed on a network."""
-    name = host.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class PoolTimeoutError(DeliveryError):

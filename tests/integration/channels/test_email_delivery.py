@@ -402,7 +402,7 @@ def auth_smtp() -> Iterator[SmtpRecorder]:
 
 
 def test_login_when_a_username_is_set(auth_smtp: SmtpRecorder) -> None:
-    cfg = config(auth_smtp.port, username="shop", password="pa55-w0rd")
+    cfg = config(auth_smtp.port, username="shop", password="pa55-w0rd", allow_plaintext_auth=True)
     with EmailChannel(cfg, default_from="loja@shop.example.com") as ch:
         result = ch.send(message(), NOW)
 
@@ -411,7 +411,7 @@ def test_login_when_a_username_is_set(auth_smtp: SmtpRecorder) -> None:
 
 
 def test_failed_login_is_transient_and_never_shows_the_password(auth_smtp: SmtpRecorder) -> None:
-    cfg = config(auth_smtp.port, username="shop", password="wrong-s3cret")
+    cfg = config(auth_smtp.port, username="shop", password="wrong-s3cret", allow_plaintext_auth=True)
     with EmailChannel(cfg, default_from="loja@shop.example.com") as ch:
         result = ch.send(message(), NOW)
 
