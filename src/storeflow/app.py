@@ -87,6 +87,8 @@ class Storeflow:
                  retry_policy: RetryPolicy | None = None) -> None:
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
+        # Channels first: a configuration they refuse (ConfigError) leaves no store open behind it.
+        self.channels = channels or default_channels(self.settings)
         self.store = store or open_store(self.settings.database_url)
         if migrate:
             self.store.migrate()
@@ -101,7 +103,6 @@ class Storeflow:
                              messaging=(self.settings, self.signer))
         self.scheduler = Scheduler(self.store, self.clock, self.flowset, tz,
                                    grace=timedelta(seconds=self.settings.date_trigger_grace_s))
-        self.channels = channels or default_channels(self.settings)
         self.dispatcher = Dispatcher(self.store, self.clock, self.channels, policy=retry_policy,
                                      lease=timedelta(seconds=self.settings.outbox_lease_s),
                                      batch_size=self.settings.dispatch_batch_size,

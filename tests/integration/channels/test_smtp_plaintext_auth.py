@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from test_email_support import SmtpRecorder
 
-from storeflow.app import default_channels
+from storeflow.app import Storeflow, default_channels
 from storeflow.channels.base import OutboundMessage
 from storeflow.channels.email import EmailChannel
 from storeflow.channels.smtp_pool import SmtpConfig
@@ -104,3 +105,12 @@ def test_configurations_that_do_not_expose_a_password_are_accepted(
 def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOREFLOW_SMTP_ALLOW_PLAINTEXT_AUTH", "true")
     assert SmtpConfig.from_settings(settings("mail.example.com", 25)).allow_plaintext_auth is True
+
+
+def test_a_refused_configuration_opens_no_store(tmp_path: Path) -> None:
+    """The channels are checked before the database is opened: nothing is left open or created."""
+    db = tmp_path / "storeflow.db"
+    config = settings("127.0.0.1", 2525).model_copy(update={"database_url": f"sqlite:///{db}"})
+    with pytest.raises(ConfigError, match="clear text"):
+        Storeflow(config)
+    assert not db.exists()
