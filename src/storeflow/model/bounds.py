@@ -113,21 +113,26 @@ def _walk(value: Any, depth: int, budget: list[int]) -> None:
                     bad = _Bad(str(exc).removeprefix(": "))
                     bad.path.append(" (a key)")
                     raise bad from None
-            _child(item, depth, budget, f".{key}")
+            _child(item, depth, budget, key)
     else:
         for i, item in enumerate(value):
-            _child(item, depth, budget, f"[{i}]")
+            _child(item, depth, budget, i)
 
 
-def _child(item: Any, depth: int, budget: list[int], step: str) -> None:
-    """Check one member of a container; a problem's path gains ``step`` on its way out."""
+def _child(item: Any, depth: int, budget: list[int], step: str | int) -> None:
+    """Check one member of a container (its key or index is ``step``); a problem's path gains that
+    step on its way out, formatted only then."""
+    kind = type(item)
+    if (kind is int and INT64_MIN <= item <= INT64_MAX) or item is None or kind is bool or (
+            kind is str and len(item) <= MAX_TEXT_CHARS and item.isascii() and "\x00" not in item):
+        return  # the common cases, checked inline
     try:
         if isinstance(item, dict | list | tuple):
             _walk(item, depth + 1, budget)
         else:
             _scalar(item)
     except _Bad as bad:
-        bad.path.append(step)
+        bad.path.append(f"[{step}]" if isinstance(step, int) else f".{step}")
         raise
 
 

@@ -156,6 +156,9 @@ class WriteBehindTx(SqlTx):
         follow_merges(ids, self._cached_profiles)
 
     def _follow(self, profile_id: str) -> str | None:
+        row = self._profiles.get(profile_id)
+        if row is not None and row["merged_into"] is None:
+            return profile_id  # the common case: cached and not merged (no hop to follow)
         row = follow_merges([profile_id], self._cached_profiles).get(profile_id)
         return None if row is None else str(row["id"])
 
