@@ -87,7 +87,7 @@ def resolve(record: Mapping[str, Any], path: FieldPath) -> Any:
     if (
         segments
         and path.root in SHORTHAND_ROOTS
-        and isinstance(current, Mapping)
+        and (type(current) is dict or isinstance(current, Mapping))
         and segments[0] not in current
         and isinstance(current.get("properties"), Mapping)
     ):
@@ -100,6 +100,8 @@ def resolve(record: Mapping[str, Any], path: FieldPath) -> Any:
 
 
 def _step(value: Any, segment: str) -> Any:
+    if type(value) is dict:  # the common case, without the Mapping ABC's slower check
+        return value.get(segment)
     if isinstance(value, Mapping):
         return value.get(segment)
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
