@@ -79,7 +79,7 @@ def add_exactly(current: Any, inc: Any, name: str) -> int | float:
     return int(total) if total == total.to_integral_value() else float(total)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetColumns:
     """Set these columns to these values (whatever they hold)."""
 
@@ -100,6 +100,7 @@ class SetColumns:
 class _OneColumn:
     """A patch that reads and writes its own ``column`` only."""
 
+    __slots__ = ()
     column: str
 
     @property
@@ -111,7 +112,7 @@ class _OneColumn:
         return (self.column,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetKeys(_OneColumn):
     """Set these keys of a JSON object column, keeping its other keys as they are."""
 
@@ -122,7 +123,7 @@ class SetKeys(_OneColumn):
         values[self.column] = {**(values.get(self.column) or {}), **self.keys}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Increment(_OneColumn):
     """Add ``by`` to one key of a JSON object column (exactly; missing counts as 0)."""
 
@@ -136,7 +137,7 @@ class Increment(_OneColumn):
         values[self.column] = current
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tags(_OneColumn):
     """Remove ``remove`` from the row's tags, then append each of ``add`` once."""
 
@@ -148,7 +149,7 @@ class Tags(_OneColumn):
         values[self.column] = tag_list(values.get(self.column), self.add, self.remove)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderSummary:
     """A profile's order summary, recomputed at write time from the orders table (after the batch's
     orders are written, under the profile's lock): two batches storing two new orders of one
