@@ -64,9 +64,14 @@ class Patch(Protocol):
 
 def tag_list(tags: list[str] | None, add: Iterable[str], remove: Iterable[str]) -> list[str]:
     """The tags after removing ``remove`` and appending each of ``add`` once."""
-    removed = set(remove)
-    out = [t for t in (tags or []) if t not in removed]
-    out += [t for t in add if t not in out]
+    if remove:
+        removed = set(remove)
+        out = [t for t in (tags or ()) if t not in removed]
+    else:
+        out = list(tags or ())
+    for tag in add:
+        if tag not in out:
+            out.append(tag)
     return out
 
 
