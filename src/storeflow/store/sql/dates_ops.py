@@ -4,7 +4,9 @@ of profiles whose dates may have changed, and the backfill of a newly live flow'
 The scheduler claims due fire rows through the ``next_fire_at`` index, as the worker claims due runs,
 so a date flow costs nothing per profile until a profile is due. Every write that changes a
 profile's properties, time zone or merge state calls ``note_profile_changes`` in its own
-transaction; the scheduler recomputes those profiles' fire times.
+transaction; the scheduler recomputes those profiles' fire times. While no date flow has a schedule,
+nothing is queued (a newly live date flow's backfill computes every profile's fire times anyway):
+a store without date flows pays one small query per transaction, not a queued row per profile.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, text, update
 
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import date_trigger_changes, date_trigger_fires, flows, schedules
@@ -30,12 +32,36 @@ def changes_dates(values: Iterable[str]) -> bool:
     return not _DATE_FIELDS.isdisjoint(values)
 
 
+DATE_FLOWS_LOCK = 0x5F_DA7E_F10
+"""PostgreSQL advisory lock: shared by transactions that asked whether date flows exist, taken
+exclusively by one that makes a date flow live (see :func:`date_flows_exist`)."""
+
+
+def date_flows_exist(tx: TxBase) -> bool:
+    """Whether any date flow has a schedule, asked once per transaction (remembered on ``tx``).
+
+    No date flow can go live between this answer and the transaction's commit: on SQLite writers
+    take the database lock up front (BEGIN IMMEDIATE); on PostgreSQL the question takes
+    ``DATE_FLOWS_LOCK`` shared, and ``set_date_schedule`` takes it exclusively, so it waits for every
+    transaction that was told "none". The backfill that follows the flow going live then reads what
+    those transactions wrote, so a profile change they did not queue is never missed."""
+    known: bool | None = getattr(tx, "_date_flows_exist", None)
+    if known is None:
+        if tx.conn.dialect.name == "postgresql":
+            tx.conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": DATE_FLOWS_LOCK})
+        known = tx.conn.execute(select(schedules.c.flow_id).where(schedules.c.kind == "date").limit(1)).first() \
+            is not None
+        tx._date_flows_exist = known  # type: ignore[attr-defined]
+    return known
+
+
 def note_profile_changes(tx: TxBase, profile_ids: Iterable[str]) -> None:
-    """Queue these profiles for the scheduler to recompute their date-trigger times. In id order,
-    and ON CONFLICT DO UPDATE so that on PostgreSQL a row the scheduler is taking meanwhile is
-    waited for, then written again (DO NOTHING would see it and let the change be lost)."""
+    """Queue these profiles for the scheduler to recompute their date-trigger times (only while a
+    date flow exists). In id order, and ON CONFLICT DO UPDATE so that on PostgreSQL a row the
+    scheduler is taking meanwhile is waited for, then written again (DO NOTHING would see it and let
+    the change be lost)."""
     ids = sorted(set(profile_ids))
-    if not ids:
+    if not ids or not date_flows_exist(tx):
         return
     stmt = tx.upsert(date_trigger_changes)
     stmt = stmt.on_conflict_do_update(index_elements=["profile_id"],
@@ -47,7 +73,11 @@ class DatesOps(TxBase):
     # -- the schedule row of a date flow: its backfill ---------------------------------------------
     def set_date_schedule(self, flow_id: str, version: int, now: datetime) -> bool:
         """Make ``flow_id`` a live date flow at ``version``; its fire times are (re)computed for every
-        profile by the backfill unless this version's already are. True when a backfill starts."""
+        profile by the backfill unless this version's already are. True when a backfill starts.
+        Waits on PostgreSQL for the transactions told that no date flow exists (``date_flows_exist``)."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DATE_FLOWS_LOCK})
+        self._date_flows_exist = True
         current = self.conn.execute(
             select(schedules.c.kind, schedules.c.flow_version).where(schedules.c.flow_id == flow_id)
         ).first()
