@@ -28,11 +28,11 @@ from jinja2.exceptions import SecurityError
 
 from storeflow.errors import PermanentActionError
 from storeflow.flows import sandbox
+from storeflow.flows.bounded_cache import BoundedCache
 from storeflow.flows.formatting import FILTERS, FORMAT_KEY, formatting_for
 from storeflow.flows.paths import SHORTHAND_ROOTS
 from storeflow.flows.sandbox import (
     MAX_RENDER_S,
-    BoundedCache,
     Sandbox,
     budget_for,
     finalize,
