@@ -24,10 +24,9 @@ def test_single_outcomes_attempts_and_counts(store: Store) -> None:
         assert tx.next_outbox_at() == T0
     with store.transaction() as tx:
         assert [m["id"] for m in tx.claim_outbox(T0, 10, LEASE)] == ["m1"]
-        tx.record_attempt(_attempt("m1", 1, "sent"))
-        tx.record_attempt(_attempt("m2", 1, "transient_failure"))
-        tx.record_attempt(_attempt("m2", 2, "transient_failure"))
-        tx.finish_message("m1", T0, status="sent", provider_id="prov-1")
+        tx.record_attempts([_attempt("m1", 1, "sent"), _attempt("m2", 1, "transient_failure"),
+                            _attempt("m2", 2, "transient_failure")])
+        tx.finish_messages([finished("m1", T0, status="sent", provider_id="prov-1")])
     with store.read() as tx:
         m1 = tx.get_message("m1")
         assert m1 is not None and (m1["status"], m1["provider_id"], m1["sent_at"]) == ("sent", "prov-1", T0)

@@ -16,7 +16,7 @@ from storeflow.store.base import StoreTx
 
 _STRONG = ("customer", "email", "phone")
 _RANK = {"customer": 0, "email": 1, "phone": 2, "anonymous": 3}
-_MAX_TZ_CHARS = 64  # the longest IANA name is 32 characters
+_MAX_NAME_CHARS = 64  # time zone and locale names (the longest IANA zone name has 32)
 
 
 def check_profile_updates(updates: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def check_profile_updates(updates: dict[str, Any]) -> dict[str, Any]:
     for key, value in updates.items():
         if key == "timezone":
             try:
-                if not isinstance(value, str) or len(value) > _MAX_TZ_CHARS:
+                if not isinstance(value, str) or len(value) > _MAX_NAME_CHARS:
                     raise ValueError("not an IANA zone name")
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name the OS refuses
@@ -36,7 +36,7 @@ def check_profile_updates(updates: dict[str, Any]) -> dict[str, Any]:
             out["timezone"] = value
         elif key == "locale":
             try:
-                if not isinstance(value, str) or len(value) > _MAX_TZ_CHARS:
+                if not isinstance(value, str) or len(value) > _MAX_NAME_CHARS:
                     raise ValueError("not a locale name")
                 out["locale"] = str(Locale.parse(value.replace("-", "_")))
             except (UnknownLocaleError, ValueError, TypeError) as exc:

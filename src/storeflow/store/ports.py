@@ -325,15 +325,8 @@ class OutboxPort(Protocol):
     def renew_leases(self, held: list[tuple[str, datetime]], until: datetime) -> set[str]:
         """:meth:`renew_lease` for many messages, given as (id, lease held)."""
 
-    def record_attempt(self, row: dict[str, Any]) -> None:
-        """Add one delivery attempt."""
-
     def record_attempts(self, rows: list[dict[str, Any]]) -> None:
         """Add delivery attempts (one statement for all; every row has the same keys)."""
-
-    def finish_message(self, message_id: str, now: datetime, *, status: str, error: str | None = None,
-                       next_attempt_at: datetime | None = None, provider_id: str | None = None) -> None:
-        """Record one send's outcome (as :meth:`finish_messages` for one message)."""
 
     def finish_messages(self, done: list[dict[str, Any]]) -> None:
         """Record the outcome of many sends in one statement."""

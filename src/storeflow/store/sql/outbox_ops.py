@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storeflow.store.ports import finished
 from storeflow.store.sql.bulk_ops import CHUNK
 from storeflow.store.sql.common import TxBase, as_dict
 from storeflow.store.tables import delivery_attempts, outbox
@@ -81,18 +80,10 @@ class OutboxOps(TxBase):
             renewed.update(str(r[0]) for r in res)
         return renewed
 
-    def record_attempt(self, row: dict[str, Any]) -> None:
-        self.record_attempts([row])
-
     def record_attempts(self, rows: list[dict[str, Any]]) -> None:
         """Add delivery attempts (one statement for all; every row has the same keys)."""
         if rows:
             self.conn.execute(delivery_attempts.insert(), rows)
-
-    def finish_message(self, message_id: str, now: datetime, *, status: str, error: str | None = None,
-                       next_attempt_at: datetime | None = None, provider_id: str | None = None) -> None:
-        self.finish_messages([finished(message_id, now, status=status, error=error,
-                                       next_attempt_at=next_attempt_at, provider_id=provider_id)])
 
     def finish_messages(self, done: list[dict[str, Any]]) -> None:
         """Record the outcome of many sends in one statement; each item from :func:`finished`.

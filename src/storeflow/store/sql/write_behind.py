@@ -524,8 +524,8 @@ FLUSHING: dict[str, Effect] = {
         "step_stats", "next_due_at", "add_wait", "rows_by_id", "profiles_by_id", "open_carts_of", "update_runs",
         "replace_waits",
         # outbox, messages, keys
-        "enqueue", "enqueue_many", "claim_outbox", "renew_lease", "renew_leases", "record_attempt",
-        "record_attempts", "finish_message", "finish_messages", "finish_held_message",
+        "enqueue", "enqueue_many", "claim_outbox", "renew_lease", "renew_leases",
+        "record_attempts", "finish_messages", "finish_held_message",
         "messages_with_pending_events", "clear_pending_events", "get_message", "messages_of_run", "attempts_of",
         "attempts_of_messages", "next_outbox_at", "outbox_counts", "message_by_provider_id", "list_messages",
         "update_message", "suppress", "suppression", "suppressions_of", "meta_value", "insert_key", "key_by_hash",
