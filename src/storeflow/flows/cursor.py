@@ -134,11 +134,26 @@ def step_key(defn: FlowDefinition, path: StepPath) -> str:
     return step.id if step.id is not None else format_path(path)
 
 
+_STEP_INDEX: dict[int, tuple[FlowDefinition, dict[str, StepPath]]] = {}
+_STEP_INDEX_MAX = 4096  # definitions indexed at once (flow versions in use); past it, start afresh
+
+
+def _step_index(defn: FlowDefinition) -> dict[str, StepPath]:
+    """Step id -> path for a definition, built once per definition (definitions are frozen)."""
+    cached = _STEP_INDEX.get(id(defn))
+    if cached is None or cached[0] is not defn:
+        if len(_STEP_INDEX) >= _STEP_INDEX_MAX:
+            _STEP_INDEX.clear()
+        index = {step.id: path for path, step in iter_steps(defn) if step.id is not None}
+        cached = _STEP_INDEX[id(defn)] = (defn, index)
+    return cached[1]
+
+
 def find_step(defn: FlowDefinition, key: str) -> StepPath | None:
     """The path of the step with id ``key``, or of the step at formatted path ``key``; None if none."""
-    for path, step in iter_steps(defn):
-        if step.id == key:
-            return path
+    found = _step_index(defn).get(key)
+    if found is not None:
+        return found
     try:
         path = parse_path(key)
         step_at(defn, path)
