@@ -3,8 +3,21 @@
 A condition is one of::
 
     {all: [c, ...]}   {any: [c, ...]}   {not: c}
-    {field: <path>, <op>: <value>}                                 -> Comparison
-    {history: {event: ..., within|since: ..., where: c}, <aggregate>}  -> History
+    {field: <path>, <op>: <value>}                                        -> Comparison
+    {history: {event: ..., <window>, where: c}, <aggregate>}              -> History (source events)
+    {orders: {<window>, where: c}, <aggregate>}                           -> History (source orders)
+    {carts: {<window>, where: c}, <aggregate>}                            -> History (source carts)
+    {messages: {channel: ..., <window>, where: c}, <aggregate>}           -> History (source messages)
+    {in_segment: <segment id>}                                            -> InSegment
+    {identity: <kind>}                                                    -> HasIdentity
+    {purchase_overdue: {factor: 2, default: 60d}}                         -> PurchaseOverdue
+    {rfm: {recency: {gte: 4}, frequency: ..., monetary: ...}}             -> Rfm
+    {top: {metric: monetary, percent: 10}}                                -> TopPercent
+
+``<window>`` is one of ``within: 30d``, ``since: <instant> | first_order | flow_start | trigger``,
+``before: <instant> | <duration>`` or ``between: [<instant>, <instant>]``; no window is all time.
+The aggregates: ``count``, ``exists``, ``sum`` / ``min`` / ``max`` / ``avg`` (``of`` a numeric field),
+``first_seen`` and ``last_seen`` (compared with now or with an instant).
 
 The nodes are explicit (a Comparison names its path, operator and value; a History node names its
 event type, time window, filter and aggregate) so that other packages can compile them, e.g. to SQL.
@@ -24,16 +37,27 @@ from storeflow.flows.values import decimal_to_json
 
 ComparisonOp = Literal[
     "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "starts_with",
-    "exists", "within", "older_than", "before", "after",
+    "exists", "within", "older_than", "before", "after", "anniversary_within",
 ]  # fmt: skip
 NumericOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
 RecencyOp = Literal["within", "older_than"]
-SinceAnchor = Literal["flow_start", "trigger"]
+SeenOp = Literal["within", "older_than", "before", "after"]
+SinceAnchor = Literal["flow_start", "trigger", "first_order"]
+Source = Literal["events", "orders", "carts", "messages"]
+RfmDimension = Literal["recency", "frequency", "monetary"]
 
 COMPARISON_OPS: Final[tuple[str, ...]] = get_args(ComparisonOp)
 NUMERIC_OPS: Final[tuple[str, ...]] = get_args(NumericOp)
 RECENCY_OPS: Final[tuple[str, ...]] = get_args(RecencyOp)
-AGGREGATES: Final[tuple[str, ...]] = ("count", "exists", "sum", "last_seen")
+SEEN_OPS: Final[tuple[str, ...]] = get_args(SeenOp)
+AGGREGATES: Final[tuple[str, ...]] = ("count", "exists", "sum", "min", "max", "avg", "first_seen", "last_seen")
+SOURCES: Final[tuple[str, ...]] = get_args(Source)
+SOURCE_KEYS: Final[dict[str, Source]] = {"history": "events", "orders": "orders", "carts": "carts",
+                                         "messages": "messages"}
+"""The document key of each collection a History node aggregates over."""
+SOURCE_ROOTS: Final[dict[str, str]] = {"events": "event", "orders": "order", "carts": "cart",
+                                       "messages": "message"}
+"""The record root a ``where`` (and an aggregate's ``of``) reads inside each collection."""
 
 
 class _Node(BaseModel):
@@ -42,7 +66,10 @@ class _Node(BaseModel):
 
 class Comparison(_Node):
     """``{field: path, op: value}``. ``value`` is normalized: a tuple for in/not_in, a timedelta for
-    within/older_than, an aware datetime for before/after, a bool for exists, else the JSON value."""
+    within/older_than/anniversary_within, an aware datetime for before/after, a bool for exists, else
+    the JSON value. ``anniversary_within: 7d`` holds when the date's next anniversary (month and day;
+    29 February falls on 28 February in other years) is today or within the next 7 days, "today"
+    being the date in the store's time zone."""
 
     kind: Literal["comparison"] = "comparison"
     path: FieldPath
@@ -66,11 +93,20 @@ class Not(_Node):
 
 
 class HistoryWindow(_Node):
-    """Which past events count: ``within`` a duration before now, ``since`` an anchor or instant, or
-    all time when both are None. ``since`` is "flow_start", "trigger" or an aware datetime."""
+    """Which past items count, by their time (events: occurred_at, orders: placed_at, carts:
+    last_activity_at, messages: created_at). At most one field is set; none is all time up to now.
+
+    - ``within``: from ``now - within`` to now (inclusive at both ends);
+    - ``since``: from an anchor ("flow_start", "trigger", "first_order": the profile's first order)
+      or an aware datetime, to now;
+    - ``before``: strictly before an aware datetime, or (a timedelta) strictly before ``now - before``;
+    - ``between``: from the first instant to the second, inclusive.
+    """
 
     within: timedelta | None = None
     since: SinceAnchor | datetime | None = None
+    before: datetime | timedelta | None = None
+    between: tuple[datetime, datetime] | None = None
 
 
 class CountAggregate(_Node):
@@ -85,7 +121,8 @@ class ExistsAggregate(_Node):
 
 
 class SumAggregate(_Node):
-    """The sum of a numeric property of the matching events (``of`` has root ``event``)."""
+    """The sum of a numeric field of the matching items (``of``'s root is the collection's record:
+    event, order, cart or message); no matching item sums to 0."""
 
     kind: Literal["sum"] = "sum"
     of: FieldPath
@@ -94,27 +131,110 @@ class SumAggregate(_Node):
 
 
 class LastSeenAggregate(_Node):
-    """When the latest matching event occurred, compared with now. Never seen: older_than is true."""
+    """When the latest matching item occurred, compared with now (within / older_than a ``period``)
+    or with an instant (before / after ``at``). Never seen: only older_than and before are true."""
 
     kind: Literal["last_seen"] = "last_seen"
-    op: RecencyOp
-    period: timedelta
+    op: SeenOp
+    period: timedelta | None = None
+    at: datetime | None = None
 
 
-Aggregate = Annotated[CountAggregate | ExistsAggregate | SumAggregate | LastSeenAggregate, Field(discriminator="kind")]
+class FirstSeenAggregate(_Node):
+    """When the earliest matching item occurred; the same comparisons as ``last_seen``."""
+
+    kind: Literal["first_seen"] = "first_seen"
+    op: SeenOp
+    period: timedelta | None = None
+    at: datetime | None = None
+
+
+class ValueAggregate(_Node):
+    """``min``, ``max`` or ``avg`` of a numeric field of the matching items (``of``'s root is the
+    collection's record). No matching item with a value: the result is missing (false but for ne)."""
+
+    kind: Literal["min", "max", "avg"]
+    of: FieldPath
+    op: NumericOp
+    value: Decimal
+
+
+Aggregate = Annotated[
+    CountAggregate | ExistsAggregate | SumAggregate | ValueAggregate | FirstSeenAggregate | LastSeenAggregate,
+    Field(discriminator="kind"),
+]
 
 
 class History(_Node):
-    """An aggregate over the profile's past events of one type. ``where`` sees each event as ``event``."""
+    """An aggregate over one of the profile's collections: its events of one type (``source``
+    "events", ``event`` set), its orders, its carts or the messages sent to it (``channel`` set or
+    None for every channel). ``where`` sees each item as its record (event, order, cart, message)."""
 
     kind: Literal["history"] = "history"
-    event: str
+    source: Source = "events"
+    event: str | None = None
+    channel: str | None = None
     window: HistoryWindow = HistoryWindow()
     where: Condition | None = None
     aggregate: Aggregate
 
 
-Condition = Annotated[Comparison | AllOf | AnyOf | Not | History, Field(discriminator="kind")]
+class InSegment(_Node):
+    """``{in_segment: vip}``: the profile is a current member of the segment."""
+
+    kind: Literal["in_segment"] = "in_segment"
+    segment: str
+
+
+class HasIdentity(_Node):
+    """``{identity: customer_id}``: the profile has an identity of this kind (email, phone,
+    customer_id, anonymous_id, ...)."""
+
+    kind: Literal["identity"] = "identity"
+    identity: str
+
+
+class PurchaseOverdue(_Node):
+    """``{purchase_overdue: {factor: 2, default: 60d}}``: the profile has ordered and its next order
+    is overdue: ``now - last_order_at`` is more than ``factor`` times its average interval between
+    orders (``(last_order_at - first_order_at) / (orders_count - 1)``), or more than ``default``
+    when it has one order."""
+
+    kind: Literal["purchase_overdue"] = "purchase_overdue"
+    factor: Decimal
+    default: timedelta
+
+
+class RfmScore(_Node):
+    """One score (1 to 5) compared with a number."""
+
+    op: NumericOp
+    value: int
+
+
+class Rfm(_Node):
+    """``{rfm: {recency: {gte: 4}, monetary: {gte: 4}}}``: the profile's RFM scores, 1 to 5 by
+    quintiles of the store's customers with an order (segment statistics, ``SegmentStats``), compared
+    as given (every dimension given must hold). A profile without an order has no scores: false."""
+
+    kind: Literal["rfm"] = "rfm"
+    scores: tuple[tuple[RfmDimension, RfmScore], ...]
+
+
+class TopPercent(_Node):
+    """``{top: {metric: monetary, percent: 10}}``: the profile is in the top ``percent`` % of the
+    store's customers by ``metric`` (monetary: lifetime spend in the store's currency; frequency:
+    orders count), by the segment statistics' percentile cut points."""
+
+    kind: Literal["top"] = "top"
+    metric: Literal["monetary", "frequency"]
+    percent: int
+
+
+Condition = Annotated[
+    Comparison | AllOf | AnyOf | Not | History | InSegment | HasIdentity | PurchaseOverdue | Rfm | TopPercent,
+    Field(discriminator="kind"),
+]
 
 for _model in (AllOf, AnyOf, Not, History):
     _model.model_rebuild()
@@ -191,12 +311,20 @@ __all__ = [
     "Condition",
     "CountAggregate",
     "ExistsAggregate",
+    "FirstSeenAggregate",
+    "HasIdentity",
     "History",
     "HistoryWindow",
+    "InSegment",
     "LastSeenAggregate",
     "Not",
     "NumericOp",
+    "PurchaseOverdue",
+    "Rfm",
+    "RfmScore",
     "SumAggregate",
+    "TopPercent",
+    "ValueAggregate",
     "condition_to_document",
     "iter_conditions",
 ]

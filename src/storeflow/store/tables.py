@@ -316,6 +316,9 @@ outbox = Table(
     # True from the commit that records a send to a profile until its ``message_sent`` event is
     # stored: a worker that dies in between leaves it set, and the next dispatch stores the event.
     Column("event_pending", Boolean, nullable=True),
+    # A campaign's message: which campaign and variant (None for flow and team messages).
+    Column("campaign_id", String(64), nullable=True),
+    Column("variant", String(32), nullable=True),
     UniqueConstraint("idempotency_key"),
     Index(None, "next_attempt_at"),
     # The dispatcher's claims seek the live messages only, however many sent ones pile up.
@@ -325,6 +328,7 @@ outbox = Table(
     Index(None, "run_id"),
     Index(None, "provider_id"),
     Index(None, "profile_id"),
+    Index(None, "campaign_id"),
 )
 
 suppressions = Table(
@@ -408,4 +412,114 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
     UniqueConstraint("secret_hash"),
+)
+
+# --- segments (issue 9) ---------------------------------------------------------------------------
+
+segments = Table(
+    "segments",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # live | deleted
+    Column("current_version", Integer, nullable=False),
+    # The version whose full computation has finished (None: not yet computed); below
+    # current_version the membership engine computes the segment in full once.
+    Column("computed_version", Integer, nullable=True),
+    Column("computed_at", UTCDateTime(), nullable=True),
+    Column("member_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+segment_versions = Table(
+    "segment_versions",
+    metadata,
+    Column("segment_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("definition", JSONDoc(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Current members: one row per segment and profile while the profile is in the segment.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("segment_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Index(None, "profile_id"),
+)
+
+# Every stay in a segment, kept: "who was in vip on 1 October" is the rows with entered_at <= t
+# and (exited_at > t or exited_at is null).
+segment_membership_log = Table(
+    "segment_membership_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("segment_id", String(64), nullable=False),
+    Column("profile_id", String(64), nullable=False),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("exited_at", UTCDateTime(), nullable=True),
+    Column("entered_by", String(16), nullable=False),  # event | time | compute
+    Column("exited_by", String(16), nullable=True),  # event | time | compute | deleted
+    Index(None, "segment_id", "profile_id"),
+    Index(None, "segment_id", "entered_at"),
+)
+
+# When a time-relative segment's truth next flips for a profile if nothing else happens; claimed
+# when due like runs are.
+segment_due = Table(
+    "segment_due",
+    metadata,
+    Column("segment_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Index(None, "due_at"),
+)
+
+# Profiles changed by an event that some live segment reads, written in the ingest transaction;
+# the membership engine drains it right after.
+segment_changes = Table(
+    "segment_changes",
+    metadata,
+    Column("profile_id", String(64), primary_key=True),
+    Column("queued_at", UTCDateTime(), nullable=False),
+)
+
+# --- campaigns (issue 9) --------------------------------------------------------------------------
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # draft | scheduled | sending | sent | cancelled
+    Column("definition", JSONDoc(), nullable=False),
+    Column("send_at", UTCDateTime(), nullable=True),  # when freezing starts (None: draft)
+    Column("audience_size", Integer, nullable=True),
+    Column("frozen_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "status", "send_at"),
+)
+
+# The frozen audience: one row per recipient, with when its message is due (local-time campaigns
+# give each its own) and what became of it.
+campaign_recipients = Table(
+    "campaign_recipients",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("variant", String(32), nullable=True),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | queued | skipped | cancelled
+    Column("reason", String(64), nullable=True),
+    Column("message_id", String(64), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "status", "due_at"),
+    Index(None, "campaign_id", "status"),
 )
