@@ -105,7 +105,7 @@ from storeflow.flows.timing import (
     wait_until_deadline,
     zone_for,
 )
-from storeflow.flows.triggers import DateTrigger, EventTrigger, ScheduleTrigger, Trigger
+from storeflow.flows.triggers import DateTrigger, EventTrigger, ScheduleTrigger, SegmentTrigger, Trigger
 from storeflow.flows.vocabulary import FIELD_ROOTS, KNOWN_EVENT_TYPES
 
 __all__ = [
@@ -146,6 +146,7 @@ __all__ = [
     "RecordView",
     "Reentry",
     "ScheduleTrigger",
+    "SegmentTrigger",
     "SetPropertyParams",
     "SmsParams",
     "SplitStep",

@@ -110,6 +110,14 @@ def _trigger_def() -> dict[str, Any]:
                 },
                 ["date"],
             ),
+            _object(
+                {
+                    "segment": _ref("slug"),
+                    "on": {"enum": ["entered", "exited"]},
+                    "include_existing": {"type": "boolean"},
+                },
+                ["segment"],
+            ),
         ]
     }
 

@@ -3,11 +3,13 @@
 trigger: {event: checkout_started, filter: <condition>, max_age: 1d}
 trigger: {schedule: "0 9 * * *", timezone: America/Sao_Paulo}
 trigger: {date: profile.birthday, offset: -3d, at: "09:00", repeat: yearly}
+trigger: {segment: vip, on: entered, include_existing: false}
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
@@ -15,11 +17,11 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
 
 from storeflow.flows.condition_parser import read_condition, read_event_type
-from storeflow.flows.conditions import Condition, condition_to_document
+from storeflow.flows.conditions import Comparison, Condition, condition_to_document
 from storeflow.flows.durations import format_duration, read_duration
 from storeflow.flows.localtime import format_time_of_day, read_time_of_day, read_timezone
 from storeflow.flows.paths import FieldPath, read_field_path
-from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping
+from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping, want_slug
 from storeflow.flows.record_schema import is_date_field
 from storeflow.flows.vocabulary import did_you_mean
 
@@ -31,7 +33,11 @@ _FORMS: Final = {
     "event": ("event", "filter", "max_age"),
     "schedule": ("schedule", "timezone"),
     "date": ("date", "offset", "at", "repeat"),
+    "segment": ("segment", "on", "include_existing"),
 }
+SEGMENT_EVENTS: Final = {"entered": "segment_entered", "exited": "segment_exited"}
+"""The event a segment trigger starts on, by its ``on``."""
+_SEGMENT_ID_PATH: Final = FieldPath(root="event", segments=("properties", "segment_id"))
 
 
 class _Trigger(BaseModel):
@@ -67,20 +73,48 @@ class DateTrigger(_Trigger):
     repeat: Literal["yearly", "once"] = "yearly"
 
 
-Trigger = Annotated[EventTrigger | ScheduleTrigger | DateTrigger, Field(discriminator="kind")]
+class SegmentTrigger(_Trigger):
+    """A run starts when the profile enters (``on: entered``) or leaves (``on: exited``) the segment:
+    on each ``segment_entered`` / ``segment_exited`` event for it, so once per entry (or exit). With
+    ``include_existing`` (entered only), the segment's members when the flow goes live, or gets a
+    version that turns it on, each start a run too; without it they start nothing."""
+
+    kind: Literal["segment"] = "segment"
+    segment: str
+    on: Literal["entered", "exited"] = "entered"
+    include_existing: bool = False
+
+    @property
+    def event(self) -> str:
+        """The event type that starts a run."""
+        return SEGMENT_EVENTS[self.on]
+
+    @property
+    def filter(self) -> Condition:
+        """The condition on that event: it is about this segment (ingest evaluates it like an event
+        trigger's filter)."""
+        return _segment_filter(self.segment)
+
+
+@functools.lru_cache(maxsize=1024)
+def _segment_filter(segment: str) -> Comparison:
+    return Comparison(path=_SEGMENT_ID_PATH, op="eq", value=segment)
+
+
+Trigger = Annotated[EventTrigger | ScheduleTrigger | DateTrigger | SegmentTrigger, Field(discriminator="kind")]
 
 
 def read_trigger(data: Any, loc: Loc, problems: Problems) -> Trigger | None:
     """A trigger from a document, or None after adding its problems."""
-    spec = want_mapping(data, loc, problems, "a mapping with event, schedule or date")
+    spec = want_mapping(data, loc, problems, "a mapping with event, schedule, date or segment")
     if spec is None:
         return None
     forms = [form for form in _FORMS if form in spec]
     if not forms:
         for key in spec:
-            hint = did_you_mean(str(key), _FORMS) or "a trigger has one of: event, schedule, date"
+            hint = did_you_mean(str(key), _FORMS) or "a trigger has one of: event, schedule, date, segment"
             problems.add((*loc, str(key)), f'unknown key "{key}"', hint)
-        problems.add(loc, "the trigger needs one of event, schedule, date", "e.g. {event: order_placed}")
+        problems.add(loc, "the trigger needs one of event, schedule, date, segment", "e.g. {event: order_placed}")
         return None
     if len(forms) > 1:
         problems.add(loc, f"the trigger has {' and '.join(forms)}; use exactly one")
@@ -91,6 +125,8 @@ def read_trigger(data: Any, loc: Loc, problems: Problems) -> Trigger | None:
         return _read_event_trigger(spec, loc, problems)
     if form == "schedule":
         return _read_schedule_trigger(spec, loc, problems)
+    if form == "segment":
+        return _read_segment_trigger(spec, loc, problems)
     return _read_date_trigger(spec, loc, problems)
 
 
@@ -145,6 +181,27 @@ def _read_date_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems) ->
     return DateTrigger(date=path, offset=offset, at=at, repeat=repeat)
 
 
+def _read_segment_trigger(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> SegmentTrigger | None:
+    segment = want_slug(spec["segment"], (*loc, "segment"), problems)
+    on = spec.get("on", "entered")
+    if on not in SEGMENT_EVENTS:
+        shown = f'"{on}"' if isinstance(on, str) else type_name(on)
+        hint = did_you_mean(on, SEGMENT_EVENTS) if isinstance(on, str) else None
+        problems.add((*loc, "on"), f"{shown} is not a segment change", hint or "use entered or exited")
+        return None
+    include = spec.get("include_existing", False)
+    if not isinstance(include, bool):
+        problems.add((*loc, "include_existing"), f"must be true or false, not {type_name(include)}")
+        return None
+    if include and on == "exited":
+        problems.add((*loc, "include_existing"), "include_existing starts runs for the current members, "
+                     "so it only goes with on: entered", "remove include_existing, or use on: entered")
+        return None
+    if segment is None:
+        return None
+    return SegmentTrigger(segment=segment, on=on, include_existing=include)
+
+
 def trigger_to_document(trigger: Trigger) -> dict[str, Any]:
     """The canonical document of a trigger, defaults included."""
     if isinstance(trigger, EventTrigger):
@@ -153,6 +210,8 @@ def trigger_to_document(trigger: Trigger) -> dict[str, Any]:
             doc["filter"] = condition_to_document(trigger.filter)
         doc["max_age"] = format_duration(trigger.max_age)
         return doc
+    if isinstance(trigger, SegmentTrigger):
+        return {"segment": trigger.segment, "on": trigger.on, "include_existing": trigger.include_existing}
     if isinstance(trigger, ScheduleTrigger):
         doc = {"schedule": trigger.schedule}
         if trigger.timezone is not None:
