@@ -49,7 +49,7 @@ class FlowSet:
         for row in live:
             key = (row["id"], int(row["current_version"]))
             keys.append(key)
-            if row["trigger_kind"] == "event" and row["trigger_event"]:
+            if row["trigger_kind"] in ("event", "segment") and row["trigger_event"]:  # segment: its filter
                 by_event.setdefault(row["trigger_event"], []).append(key)
         limited = frozenset(key[0] for key in keys if self.definition(tx, *key).reentry.mode != "always")
         defs_by_event = {etype: [(key[1], self.definition(tx, *key)) for key in flow_keys]

@@ -10,7 +10,7 @@ from storeflow.clock import Clock
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.scheduler import schedule_for
 from storeflow.errors import ConflictError, NotFoundError
-from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, load_flow
+from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, SegmentTrigger, load_flow
 from storeflow.flows.destinations import DEFAULT_POLICY, DestinationPolicy
 from storeflow.flows.step_ids import assign_step_ids
 from storeflow.store.base import Store, StoreTx
@@ -36,7 +36,18 @@ def _trigger_index(defn: FlowDefinition) -> tuple[str, str | None]:
         return "schedule", None
     if isinstance(defn.trigger, DateTrigger):
         return "date", None
+    if isinstance(defn.trigger, SegmentTrigger):  # indexed under its event, with a filter on the segment
+        return "segment", defn.trigger.event
     return "other", None
+
+
+def _backfills_members(trigger: Any) -> str | None:
+    """The segment whose current members a flow's trigger starts runs for when it goes live."""
+    if isinstance(trigger, SegmentTrigger):
+        return trigger.segment if trigger.include_existing else None
+    if isinstance(trigger, dict) and trigger.get("include_existing") is True and trigger.get("on") == "entered":
+        return str(trigger.get("segment"))  # a stored version's document
+    return None
 
 
 class FlowService:
@@ -93,7 +104,9 @@ class FlowService:
                     tx.insert_flow_version(defn.id, version, defn.digest, defn.to_document(), now)
                     tx.update_flow(defn.id, name=defn.name, current_version=version, status=final,
                                    trigger_kind=kind, trigger_event=event, updated_at=now)
-                    self._sync_schedule(tx, defn, version, final, now)
+                    before = _backfills_members(stored.get("trigger") if stored is not None else None)
+                    self._sync_schedule(tx, defn, version, final, now,
+                                        restart=before != _backfills_members(defn.trigger))
                     result = ApplyResult(defn.id, version, "new_version", final)
         self.flows.invalidate()
         return result
@@ -115,12 +128,17 @@ class FlowService:
         return ApplyResult(flow_id, version, "status", status)
 
     def _sync_schedule(self, tx: StoreTx, defn: FlowDefinition, version: int, status: str,
-                       now: datetime) -> None:
+                       now: datetime, *, restart: bool = False) -> None:
+        """The flow's schedules row for its status and trigger. A live include_existing segment flow
+        gets a backfill of the segment's members when it goes live, or when ``restart`` (a new version
+        that turns include_existing on or changes the segment); other new versions leave it be."""
         plan = schedule_for(defn, now, self.store_tz) if status == "live" else None
         if plan is None:
             tx.drop_schedule(defn.id)
         elif plan[0] == "date":  # its fire times are (re)computed for every profile unless current
             tx.set_date_schedule(defn.id, version, now)
+        elif plan[0] == "segment":
+            tx.set_segment_backfill(defn.id, version, now, restart=restart)
         else:
             tx.set_schedule(defn.id, version, plan[0], plan[1])
 

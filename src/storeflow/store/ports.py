@@ -16,7 +16,13 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from storeflow.flows.conditions import Condition
+    from storeflow.flows.segment_stats import SegmentStats
 
 
 @dataclass
@@ -493,6 +499,79 @@ class DatesPort(Protocol):
         """The earliest fire time of a live date flow."""
 
 
+class MembershipPort(Protocol):
+    """Segment membership: current members and their history, the queue of profiles to
+    re-evaluate, and the due flips of time-relative segments (see store/sql/membership_ops.py)."""
+
+    def segments_of(self, profile_id: str) -> frozenset[str]:
+        """The ids of the segments this profile is a current member of."""
+
+    def memberships_of(self, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Profile id -> the segments it is a current member of (profiles in none are absent)."""
+
+    def is_member(self, segment_id: str, profile_id: str) -> bool:
+        """Whether the profile is a current member of the segment."""
+
+    def merged_members(self, profile_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """(segment id, profile id) of current members merged into one of these profiles."""
+
+    def enter_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Rows of segment_id, profile_id, at, by: members and log stays; the pairs that entered."""
+
+    def exit_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Rows of segment_id, profile_id, at, by: stays closed, members removed; the pairs that exited."""
+
+    def members_in_range(self, segment_id: str, after: str, upto: str) -> set[str]:
+        """The segment's current members with ids in (``after``, ``upto``]."""
+
+    def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:
+        """Segment id -> its current member count."""
+
+    def membership_history(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every stay of one profile in any segment, oldest first."""
+
+    def queue_segment_changes(self, profile_ids: Iterable[str], now: datetime) -> None:
+        """Queue these profiles for the membership engine to re-evaluate."""
+
+    def claim_segment_changes(self, limit: int) -> list[str]:
+        """Up to ``limit`` queued profile ids, taken off the queue in this transaction."""
+
+    def has_segment_changes(self) -> bool:
+        """Whether a queued profile waits for the membership engine."""
+
+    def set_segment_due(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace due rows (segment_id, profile_id, due_at)."""
+
+    def delete_segment_due(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Remove the due rows of these (segment id, profile id) pairs."""
+
+    def segment_due_of(self, profile_id: str) -> dict[str, datetime]:
+        """Segment id -> the due instant of this profile's row in it."""
+
+    def claim_due_segment_flips(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Due rows earliest first, taken off the table in this transaction."""
+
+    def next_segment_due_at(self) -> datetime | None:
+        """The earliest due instant of a time-relative segment flip."""
+
+    def segment_states(self, *, lock: bool = False) -> list[dict[str, Any]]:
+        """id, status, current_version, computed_version of every segment (``lock``: live ones FOR SHARE)."""
+
+    def lock_segment_for_compute(self, segment_id: str) -> dict[str, Any] | None:
+        """The live segment's state locked for a full computation; None if gone or held elsewhere."""
+
+    def mark_segment_computed(self, segment_id: str, version: int, now: datetime) -> None:
+        """Record that ``version`` is computed in full (and the member count)."""
+
+    def profile_id_page(self, after: str, limit: int) -> list[str]:
+        """Profile ids after ``after``, by id (the pages of a full computation)."""
+
+    def segment_member_ids(self, condition: Condition, *, now: datetime, store_tz: ZoneInfo,
+                           stats: SegmentStats | None, profile_ids: Iterable[str] | None = None,
+                           after: str | None = None, upto: str | None = None) -> set[str]:
+        """The profiles the condition holds for now (SQL evaluator), optionally among ids or in a range."""
+
+
 class TransactionPort(Protocol):
     """The transaction itself: savepoints, a liveness probe, notifications and the batch view."""
 
@@ -510,7 +589,7 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, TransactionPort, Protocol):
+              BatchPort, DatesPort, MembershipPort, TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
 
@@ -533,7 +612,7 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, TransactionPort)
+                           KeysPort, BatchPort, DatesPort, MembershipPort, TransactionPort)
 
 
 def operations(port: type) -> list[str]:

@@ -19,6 +19,7 @@ from storeflow.store.sql.dates_ops import DatesOps
 from storeflow.store.sql.events_ops import EventsOps
 from storeflow.store.sql.flows_ops import FlowsOps
 from storeflow.store.sql.keys_ops import KeysOps
+from storeflow.store.sql.membership_ops import MembershipOps
 from storeflow.store.sql.messages_ops import MessagesOps
 from storeflow.store.sql.outbox_ops import OutboxOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps):
+            DatesOps, MembershipOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

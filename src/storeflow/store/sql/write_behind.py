@@ -501,6 +501,11 @@ PASS_THROUGH = frozenset({
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
+    # segment membership (segment tables only; ingest queues changed profiles through it)
+    "segments_of", "memberships_of", "is_member", "enter_segment", "exit_segment", "members_in_range",
+    "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
+    "has_segment_changes", "set_segment_due", "delete_segment_due", "segment_due_of", "claim_due_segment_flips",
+    "next_segment_due_at", "segment_states", "lock_segment_for_compute", "mark_segment_computed",
 })
 
 Effect = Literal["keep", "products", "all"]
@@ -509,7 +514,9 @@ Effect = Literal["keep", "products", "all"]
 #: afterwards: ``keep`` nothing; ``products`` the cached products; ``all`` everything (forgotten).
 FLUSHING: dict[str, Effect] = {
     **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait",
-                     "order_aggregates_of"), "keep"),
+                     "order_aggregates_of",
+                     # segment membership reads of profiles and their records
+                     "merged_members", "profile_id_page", "segment_member_ids"), "keep"),
     **dict.fromkeys(("upsert_product", "upsert_variant", "set_stock"), "products"),
     **dict.fromkeys((
         # profiles, events, orders
