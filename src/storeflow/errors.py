@@ -4,9 +4,10 @@
     ├── ConfigError                 settings or config file invalid
     ├── ValidationError             input that storeflow refuses (names what and where)
     │   ├── FlowValidationError     a flow document with one or more problems (all listed)
+    │   ├── SegmentValidationError  a segment document with one or more problems (all listed)
     │   ├── EventValidationError    an event that cannot be ingested
     │   └── ConditionError          a condition that cannot be evaluated on the given record
-    ├── NotFoundError               a flow, run, profile or key that does not exist
+    ├── NotFoundError               a flow, segment, run, profile or key that does not exist
     ├── ConflictError               a state change that is not allowed (e.g. activating an archived flow)
     ├── StorageError                the database failed (wrapped driver or SQLAlchemy error)
     │   ├── MigrationError          the schema could not be brought up to date
@@ -67,6 +68,10 @@ class FlowValidationError(ValidationError):
     """A flow document with one or more problems."""
 
 
+class SegmentValidationError(ValidationError):
+    """A segment document with one or more problems."""
+
+
 class EventValidationError(ValidationError):
     """An event that cannot be ingested."""
 
@@ -76,7 +81,7 @@ class ConditionError(ValidationError):
 
 
 class NotFoundError(StoreflowError):
-    """A flow, run, profile or key that does not exist."""
+    """A flow, segment, run, profile or key that does not exist."""
 
 
 class ConflictError(StoreflowError):
