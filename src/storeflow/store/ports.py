@@ -499,6 +499,16 @@ class DatesPort(Protocol):
         """The earliest fire time of a live date flow."""
 
 
+class SegmentFlowsPort(Protocol):
+    """Segment-triggered flows: the backfill of a segment's current members (include_existing)."""
+
+    def set_segment_backfill(self, flow_id: str, version: int, now: datetime, *, restart: bool) -> bool:
+        """Start the members backfill of a live include_existing flow unless it has one and not ``restart``."""
+
+    def segment_members_after(self, segment_id: str, after: str, limit: int) -> list[dict[str, Any]]:
+        """A page of the segment's current members (profile_id, entered_at) with profile id above ``after``."""
+
+
 class MembershipPort(Protocol):
     """Segment membership: current members and their history, the queue of profiles to
     re-evaluate, and the due flips of time-relative segments (see store/sql/membership_ops.py)."""
@@ -589,7 +599,7 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, MembershipPort, TransactionPort, Protocol):
+              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
 
@@ -612,7 +622,7 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, MembershipPort, TransactionPort)
+                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, TransactionPort)
 
 
 def operations(port: type) -> list[str]:

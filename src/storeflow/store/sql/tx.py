@@ -24,13 +24,14 @@ from storeflow.store.sql.messages_ops import MessagesOps
 from storeflow.store.sql.outbox_ops import OutboxOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
+from storeflow.store.sql.segment_flows_ops import SegmentFlowsOps
 
 if TYPE_CHECKING:
     from storeflow.store.ports import StoreTx, WriteBehind
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps, MembershipOps):
+            DatesOps, SegmentFlowsOps, MembershipOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

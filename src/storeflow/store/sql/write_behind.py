@@ -501,6 +501,8 @@ PASS_THROUGH = frozenset({
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
+    # segment-triggered flows
+    "set_segment_backfill", "segment_members_after",
     # segment membership (segment tables only; ingest queues changed profiles through it)
     "segments_of", "memberships_of", "is_member", "enter_segment", "exit_segment", "members_in_range",
     "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
