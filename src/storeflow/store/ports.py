@@ -582,6 +582,61 @@ class MembershipPort(Protocol):
         """The profiles the condition holds for now (SQL evaluator), optionally among ids or in a range."""
 
 
+class SegmentsPort(Protocol):
+    """Segments as documents: rows, versions, the segments revision, member pages, deletion."""
+
+    def get_segment(self, segment_id: str) -> dict[str, Any] | None:
+        """The segment row by id (deleted ones too); None if unknown."""
+
+    def list_segments(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Segment rows by id (with member_count, computed_version and computed_at)."""
+
+    def insert_segment(self, row: dict[str, Any]) -> None:
+        """Insert a segment row (moves the segments revision on)."""
+
+    def update_segment(self, segment_id: str, **values: Any) -> None:
+        """Set these columns of the segment (moves the segments revision on)."""
+
+    def insert_segment_version(self, segment_id: str, version: int, digest: str, definition: dict[str, Any],
+                               now: datetime) -> bool:
+        """Store a version of a segment's document; False (nothing stored) when its latest version
+        has the same digest."""
+
+    def get_segment_version(self, segment_id: str, version: int) -> dict[str, Any] | None:
+        """One stored version (digest, definition, created_at); None if unknown."""
+
+    def segment_versions_of(self, segment_id: str) -> list[dict[str, Any]]:
+        """The segment's stored versions (version, digest, created_at), oldest first."""
+
+    def live_segment_definitions(self) -> dict[str, dict[str, Any]]:
+        """Segment id -> the document of its current version, for every segment not deleted."""
+
+    def delete_segment(self, segment_id: str, now: datetime) -> int:
+        """Mark the segment deleted; its members are removed, their stays closed (exited_by
+        "deleted") and its due rows dropped. How many members it had."""
+
+    def bump_segments_revision(self) -> None:
+        """One more segment change, in this transaction."""
+
+    def segments_revision(self) -> int:
+        """The counter of segment changes (``meta`` key segments_revision)."""
+
+    def segment_members_page(self, segment_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Current members after profile id ``after`` (profile_id, email, phone, entered_at), by id."""
+
+    def segment_members_at(self, segment_id: str, at: datetime, after: str | None,
+                           limit: int) -> list[dict[str, Any]]:
+        """The members at instant ``at`` (from the membership log), paged like segment_members_page."""
+
+    def segment_users(self) -> list[dict[str, Any]]:
+        """Live flows and campaigns still to send, with their definitions (kind, id, name, definition)."""
+
+    def preview_segment(self, condition: Condition, *, now: datetime, store_tz: ZoneInfo,
+                        stats: SegmentStats | None, sample: int) -> dict[str, Any]:
+        """How many profiles the condition holds for now (SQL evaluator) and the first ``sample`` by id
+        (profile_id, email): ``{"count": n, "sample": [...]}``. Never writes."""
+
+
 class TransactionPort(Protocol):
     """The transaction itself: savepoints, a liveness probe, notifications and the batch view."""
 
@@ -599,7 +654,7 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, TransactionPort, Protocol):
+              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
 
@@ -622,7 +677,7 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, TransactionPort)
+                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, TransactionPort)
 
 
 def operations(port: type) -> list[str]:

@@ -24,6 +24,7 @@ from storeflow.store.sql.messages_ops import MessagesOps
 from storeflow.store.sql.outbox_ops import OutboxOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
+from storeflow.store.sql.segments_ops import SegmentsOps
 from storeflow.store.sql.segment_flows_ops import SegmentFlowsOps
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps, SegmentFlowsOps, MembershipOps):
+            DatesOps, SegmentFlowsOps, MembershipOps, SegmentsOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

@@ -508,6 +508,10 @@ PASS_THROUGH = frozenset({
     "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
     "has_segment_changes", "set_segment_due", "delete_segment_due", "segment_due_of", "claim_due_segment_flips",
     "next_segment_due_at", "segment_states", "lock_segment_for_compute", "mark_segment_computed",
+    # segments as documents
+    "get_segment", "list_segments", "insert_segment", "update_segment", "insert_segment_version",
+    "get_segment_version", "segment_versions_of", "live_segment_definitions", "delete_segment",
+    "bump_segments_revision", "segments_revision", "segment_users",
 })
 
 Effect = Literal["keep", "products", "all"]
@@ -517,6 +521,8 @@ Effect = Literal["keep", "products", "all"]
 FLUSHING: dict[str, Effect] = {
     **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait",
                      "order_aggregates_of",
+                     # segment member pages and preview (they read profiles: email, phone)
+                     "segment_members_page", "segment_members_at", "preview_segment",
                      # segment membership reads of profiles and their records
                      "merged_members", "profile_id_page", "segment_member_ids"), "keep"),
     **dict.fromkeys(("upsert_product", "upsert_variant", "set_stock"), "products"),
