@@ -1,10 +1,11 @@
-"""The records conditions and templates read: event, profile, order, cart, product, run.
+"""The records conditions and templates read: event, profile, order, cart, product, run; and message.
 
 Built from stored rows as plain dicts; money becomes Decimal in the row's currency.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -43,9 +44,12 @@ def profile_record(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def order_record(row: dict[str, Any]) -> dict[str, Any]:
+def order_record(row: dict[str, Any], products: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The order record; ``products`` (product id -> row with product_type and tags) gives its
+    ``categories`` and ``product_tags``, which are None (missing) without it."""
     cur = row["currency"]
     items = list(row["line_items"] or [])
+    properties = dict(row["properties"] or {})
     return {
         "id": row["id"],
         "number": row["number"],
@@ -60,8 +64,66 @@ def order_record(row: dict[str, Any]) -> dict[str, Any]:
         "line_items": items,
         "item_count": sum(int(i.get("quantity") or 0) for i in items),
         "placed_at": row["placed_at"],
-        "properties": dict(row["properties"] or {}),
+        "properties": properties,
+        "product_ids": _item_texts(items, "product_id"),
+        "variant_ids": _item_texts(items, "variant_id"),
+        "skus": _item_texts(items, "sku"),
+        "categories": None if products is None else _product_texts(items, products, "product_type"),
+        "product_tags": None if products is None else _product_texts(items, products, "tags"),
+        "discount_codes": discount_codes(properties.get("discount_codes")),
     }
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _unique(values: Iterable[str | None]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v is not None))
+
+
+def _item_texts(items: list[Any], key: str) -> list[str]:
+    """The distinct non-empty texts (or whole numbers, as text) at ``key`` of the items, in order."""
+    return _unique(_text(item.get(key)) for item in items if isinstance(item, Mapping))
+
+
+def order_product_ids(row: Mapping[str, Any]) -> list[str]:
+    """The product ids an order row's line items name (for loading its products)."""
+    return _item_texts(list(row.get("line_items") or []), "product_id")
+
+
+def _product_texts(items: list[Any], products: Mapping[str, Mapping[str, Any]], key: str) -> list[str]:
+    """``product_type`` (key "product_type") or the tags (key "tags") of the products bought."""
+    found: list[str | None] = []
+    for product_id in _item_texts(items, "product_id"):
+        product = products.get(product_id)
+        if product is None:
+            continue
+        value = product.get(key)
+        if key == "tags":
+            found.extend(_text(v) for v in (value or []))
+        else:
+            found.append(_text(value))
+    return _unique(found)
+
+
+def discount_codes(value: Any) -> list[str]:
+    """An order's ``properties.discount_codes`` as distinct texts: a list of texts, or of objects with a
+    ``code`` (Shopify's form); anything else has none."""
+    if not isinstance(value, list | tuple):
+        return []
+    return _unique(_text(item.get("code")) if isinstance(item, Mapping) else _text(item) for item in value)
+
+
+def message_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A message sent to a profile (an outbox row), as the ``message`` record."""
+    return {key: row.get(key) for key in ("id", "channel", "kind", "status", "flow_id", "campaign_id", "variant",
+                                          "address", "created_at", "sent_at", "delivered_at", "opened_at",
+                                          "clicked_at")}
 
 
 def cart_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -121,10 +183,11 @@ class RecordLoader:
         if cart is None and profile is not None:
             cart = tx.latest_open_cart(profile["id"])
         product = tx.get_product(str(props["product_id"])) if props.get("product_id") else None
+        products = tx.rows_by_id("product", order_product_ids(order), columns=("product_type", "tags")) if order else {}
         return {
             "event": event_record(event) if event else None,
             "profile": profile_record(profile) if profile else None,
-            "order": order_record(order) if order else None,
+            "order": order_record(order, products) if order else None,
             "cart": cart_record(cart) if cart else None,
             "product": product_record(tx, product) if product else None,
             "run": run,

@@ -7,33 +7,18 @@ from datetime import date, datetime
 from typing import Any
 
 from storeflow.errors import FlowValidationError
-from storeflow.flows.conditions import (
-    AGGREGATES,
-    COMPARISON_OPS,
-    NUMERIC_OPS,
-    RECENCY_OPS,
-    Aggregate,
-    AllOf,
-    AnyOf,
-    Comparison,
-    Condition,
-    CountAggregate,
-    ExistsAggregate,
-    History,
-    HistoryWindow,
-    LastSeenAggregate,
-    Not,
-    SumAggregate,
-)
+from storeflow.flows.conditions import COMPARISON_OPS, SOURCE_KEYS, AllOf, AnyOf, Comparison, Condition, Not
 from storeflow.flows.durations import read_duration
-from storeflow.flows.paths import FieldPath, read_field_path
-from storeflow.flows.problems import Loc, Problems, check_keys, parse_loc, type_name, want_list, want_mapping
+from storeflow.flows.paths import read_field_path
+from storeflow.flows.problems import Loc, Problems, parse_loc, type_name, want_list, want_mapping
 from storeflow.flows.record_schema import checked_type, operator_problem
 from storeflow.flows.values import as_datetime, as_decimal, is_number, parse_iso_datetime, to_json_value
 from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean, event_type_hint
 
 _OPS_HINT = "operators: " + ", ".join(COMPARISON_OPS)
-_CONDITION_HINT = "a condition has one of: all, any, not, field, history"
+_PROFILE_NODES = ("in_segment", "identity", "purchase_overdue", "rfm", "top")
+_CONDITION_KEYS = ("all", "any", "not", "field", *SOURCE_KEYS, *_PROFILE_NODES)
+_CONDITION_HINT = "a condition has one of: " + ", ".join(_CONDITION_KEYS)
 
 
 def parse_condition(data: Any, path: str = "") -> Condition:
@@ -48,11 +33,12 @@ def parse_condition(data: Any, path: str = "") -> Condition:
     return result
 
 
-def read_condition(data: Any, loc: Loc, problems: Problems, *, in_history: bool = False) -> Condition | None:
+def read_condition(data: Any, loc: Loc, problems: Problems, *, item_root: str | None = None) -> Condition | None:
     """A condition from a document, or None after adding its problems to ``problems``.
 
-    ``in_history`` is set inside ``history.where``: paths must start with ``event`` and history
-    conditions cannot nest.
+    ``item_root`` is set inside a collection's ``where`` (``event``, ``order``, ``cart`` or
+    ``message``): paths must start with it, and only comparisons and all / any / not are allowed
+    there (no nested collections, no profile conditions such as in_segment).
     """
     mapping = want_mapping(data, loc, problems, "a condition (a mapping)")
     if mapping is None:
@@ -66,30 +52,35 @@ def read_condition(data: Any, loc: Loc, problems: Problems, *, in_history: bool 
                 f'a condition with "{logic[0]}" takes no other keys (found {others})',
                 "nest conditions instead, e.g. {all: [{field: ...}, {any: [...]}]}",
             )
-        return _read_logic(logic[0], mapping[logic[0]], (*loc, logic[0]), problems, in_history)
-    if "history" in mapping:
-        if in_history:
-            problems.add(loc, "history conditions cannot be nested")
-            return None
-        return _read_history(mapping, loc, problems)
+        return _read_logic(logic[0], mapping[logic[0]], (*loc, logic[0]), problems, item_root)
     if "field" in mapping:
-        return _read_comparison(mapping, loc, problems, in_history)
+        return _read_comparison(mapping, loc, problems, item_root)
+    node = next((key for key in mapping if key in SOURCE_KEYS or key in _PROFILE_NODES), None)
+    if node is not None:
+        if item_root is not None:
+            nested = f"{node} conditions cannot be nested"
+            problems.add(loc, nested if node in SOURCE_KEYS else f'{node} cannot be used in "where"')
+            return None
+        from storeflow.flows import collection_parser  # it imports this module
+
+        if node in SOURCE_KEYS:
+            return collection_parser.read_collection(node, mapping, loc, problems)
+        return collection_parser.read_profile_node(node, mapping, loc, problems)
     ops = [key for key in mapping if key in COMPARISON_OPS]
     if ops:
         problems.add(loc, f'the comparison with "{ops[0]}" has no "field"', "e.g. {field: profile.country, eq: US}")
         return None
-    known = ("all", "any", "not", "field", "history")
     for key in mapping:
-        hint = did_you_mean(str(key), known) or _CONDITION_HINT
+        hint = did_you_mean(str(key), _CONDITION_KEYS) or _CONDITION_HINT
         problems.add((*loc, str(key)), f'unknown key "{key}"', hint)
     if not mapping:
         problems.add(loc, "an empty mapping is not a condition", _CONDITION_HINT)
     return None
 
 
-def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, in_history: bool) -> Condition | None:
+def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, item_root: str | None) -> Condition | None:
     if kind == "not":
-        inner = read_condition(data, loc, problems, in_history=in_history)
+        inner = read_condition(data, loc, problems, item_root=item_root)
         return Not(condition=inner) if inner is not None else None
     items = want_list(data, loc, problems, "a list of conditions")
     if items is None:
@@ -97,15 +88,15 @@ def _read_logic(kind: str, data: Any, loc: Loc, problems: Problems, in_history: 
     if not items:
         problems.add(loc, f'"{kind}" needs at least one condition')
         return None
-    parsed = [read_condition(item, (*loc, i), problems, in_history=in_history) for i, item in enumerate(items)]
+    parsed = [read_condition(item, (*loc, i), problems, item_root=item_root) for i, item in enumerate(items)]
     if any(item is None for item in parsed):
         return None
     conditions = tuple(item for item in parsed if item is not None)
     return AllOf(conditions=conditions) if kind == "all" else AnyOf(conditions=conditions)
 
 
-def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, in_history: bool) -> Comparison | None:
-    roots = ("event",) if in_history else FIELD_ROOTS
+def _read_comparison(data: Mapping[str, Any], loc: Loc, problems: Problems, item_root: str | None) -> Comparison | None:
+    roots = (item_root,) if item_root is not None else FIELD_ROOTS
     path = read_field_path(data["field"], (*loc, "field"), problems, roots)
     ftype = checked_type(path, (*loc, "field"), problems) if path is not None else None
     ops: list[str] = []
@@ -146,11 +137,10 @@ def _read_operand(op: str, value: Any, loc: Loc, problems: Problems) -> Any:
             return value
         problems.add(loc, f"must be true or false, not {type_name(value)}")
         return None
-    if op in ("within", "older_than"):
+    if op in ("within", "older_than", "anniversary_within"):
         return read_duration(value, loc, problems)
     if op in ("before", "after"):
-        instant = _read_instant(value, loc, problems)
-        return instant
+        return read_instant(value, loc, problems)
     if value is None:
         hint = "use exists: false to test for a missing value" if op in ("eq", "ne") else None
         problems.add(loc, "must not be null", hint)
@@ -197,7 +187,8 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | bool) or is_number(value)
 
 
-def _read_instant(value: Any, loc: Loc, problems: Problems) -> datetime | None:
+def read_instant(value: Any, loc: Loc, problems: Problems) -> datetime | None:
+    """An aware UTC instant from ISO 8601 text (or a date from a YAML loader), else None after the problem."""
     if isinstance(value, date):  # from a YAML loader that makes dates
         return as_datetime(value)
     parsed = parse_iso_datetime(value) if isinstance(value, str) else None
@@ -218,110 +209,3 @@ def read_event_type(value: Any, loc: Loc, problems: Problems) -> str | None:
         problems.add(loc, f'unknown event type "{value}"', hint)
         return None
     return value
-
-
-def _read_history(data: Mapping[str, Any], loc: Loc, problems: Problems) -> History | None:
-    aggregates = [key for key in data if key in AGGREGATES]
-    for key in data:
-        if key != "history" and key not in AGGREGATES:
-            hint = did_you_mean(str(key), AGGREGATES) or "aggregates: " + ", ".join(AGGREGATES)
-            problems.add((*loc, str(key)), f'unknown key "{key}"', hint)
-    spec = want_mapping(data["history"], (*loc, "history"), problems)
-    event: str | None = None
-    window: HistoryWindow | None = HistoryWindow()
-    where: Condition | None = None
-    ok = spec is not None
-    if spec is not None:
-        hloc = (*loc, "history")
-        ok = check_keys(spec, hloc, problems, ("event", "within", "since", "where"), ("event",))
-        if "event" in spec:
-            event = read_event_type(spec["event"], (*hloc, "event"), problems)
-        window = _read_window(spec, hloc, problems)
-        if "where" in spec:
-            where = read_condition(spec["where"], (*hloc, "where"), problems, in_history=True)
-            ok = ok and where is not None
-    if not aggregates:
-        problems.add(loc, "the history condition has no aggregate", "add one of: " + ", ".join(AGGREGATES))
-        return None
-    if len(aggregates) > 1:
-        problems.add(loc, f"the history condition has {len(aggregates)} aggregates ({', '.join(aggregates)}); use one")
-        return None
-    aggregate = _read_aggregate(aggregates[0], data[aggregates[0]], (*loc, aggregates[0]), problems)
-    if not ok or event is None or window is None or aggregate is None:
-        return None
-    return History(event=event, window=window, where=where, aggregate=aggregate)
-
-
-def _read_window(spec: Mapping[str, Any], loc: Loc, problems: Problems) -> HistoryWindow | None:
-    if "within" in spec and "since" in spec:
-        problems.add(loc, 'use either "within" or "since", not both')
-        return None
-    if "within" in spec:
-        within = read_duration(spec["within"], (*loc, "within"), problems)
-        return HistoryWindow(within=within) if within is not None else None
-    if "since" in spec:
-        since = spec["since"]
-        if since in ("flow_start", "trigger"):
-            return HistoryWindow(since=since)
-        if isinstance(since, date) or (isinstance(since, str) and parse_iso_datetime(since) is not None):
-            return HistoryWindow(since=_read_instant(since, (*loc, "since"), problems))
-        problems.add(
-            (*loc, "since"),
-            f'"{since}" is not a start' if isinstance(since, str) else f"must be text, not {type_name(since)}",
-            "use flow_start, trigger or an ISO date-time such as 2026-01-01T00:00:00Z",
-        )
-        return None
-    return HistoryWindow()
-
-
-def _read_aggregate(kind: str, data: Any, loc: Loc, problems: Problems) -> Aggregate | None:
-    if kind == "exists":
-        if isinstance(data, bool):
-            return ExistsAggregate(value=data)
-        problems.add(loc, f"must be true or false, not {type_name(data)}")
-        return None
-    spec = want_mapping(data, loc, problems)
-    if spec is None:
-        return None
-    if kind == "last_seen":
-        ops = [key for key in spec if key in RECENCY_OPS]
-        check_keys(spec, loc, problems, RECENCY_OPS)
-        if len(ops) != 1:
-            problems.add(loc, "last_seen needs exactly one of within, older_than", "e.g. {older_than: 7d}")
-            return None
-        period = read_duration(spec[ops[0]], (*loc, ops[0]), problems)
-        return LastSeenAggregate(op=ops[0], period=period) if period is not None else None
-    allowed = ("of", *NUMERIC_OPS) if kind == "sum" else NUMERIC_OPS
-    check_keys(spec, loc, problems, allowed, ("of",) if kind == "sum" else ())
-    ops = [key for key in spec if key in NUMERIC_OPS]
-    if len(ops) != 1:
-        example = "{of: total, gte: 500}" if kind == "sum" else "{gte: 1}"
-        problems.add(loc, f"{kind} needs exactly one of {', '.join(NUMERIC_OPS)}", f"e.g. {example}")
-        return None
-    op, raw = ops[0], spec[ops[0]]
-    if kind == "count":
-        if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-            return CountAggregate(op=op, value=raw)
-        problems.add((*loc, op), f"must be a whole number of 0 or more, not {type_name(raw)}")
-        return None
-    amount = as_decimal(raw) if is_number(raw) or isinstance(raw, str) else None
-    if amount is None:
-        problems.add((*loc, op), f"must be a number, not {type_name(raw)}")
-    of = _read_sum_of(spec["of"], (*loc, "of"), problems) if "of" in spec else None
-    if amount is None or of is None:
-        return None
-    return SumAggregate(of=of, op=op, value=amount)
-
-
-def _read_sum_of(value: Any, loc: Loc, problems: Problems) -> FieldPath | None:
-    """``of: total`` names a property of the historic event; ``of: event.total`` is the same."""
-    if isinstance(value, str) and value and not value.startswith("event."):
-        value = f"event.{value}"
-    path = read_field_path(value, loc, problems, ("event",))
-    ftype = checked_type(path, loc, problems) if path is not None else None
-    if ftype is None:
-        return None
-    if ftype.kind not in ("integer", "decimal", "number", "any"):
-        problems.add(loc, f"{path} is {ftype.describe()}, not a number", "e.g. of: total")
-        return None
-    return path

@@ -253,7 +253,9 @@ def condition_to_document(condition: Condition) -> dict[str, Any]:
         return {"not": condition_to_document(condition.condition)}
     if isinstance(condition, Comparison):
         return {"field": str(condition.path), condition.op: _operand_to_document(condition.value)}
-    return _history_to_document(condition)
+    if isinstance(condition, History):
+        return _history_to_document(condition)
+    return _other_to_document(condition)
 
 
 def _operand_to_document(value: Any) -> Any:
@@ -269,24 +271,54 @@ def _operand_to_document(value: Any) -> Any:
 
 
 def _history_to_document(node: History) -> dict[str, Any]:
-    spec: dict[str, Any] = {"event": node.event}
-    if node.window.within is not None:
-        spec["within"] = format_duration(node.window.within)
-    elif node.window.since is not None:
-        spec["since"] = _operand_to_document(node.window.since)
+    spec: dict[str, Any] = {}
+    if node.source == "events":
+        spec["event"] = node.event
+    elif node.source == "messages" and node.channel is not None:
+        spec["channel"] = node.channel
+    spec.update(_window_to_document(node.window))
     if node.where is not None:
         spec["where"] = condition_to_document(node.where)
-    agg = node.aggregate
-    doc: dict[str, Any] = {"history": spec}
-    if isinstance(agg, ExistsAggregate):
-        doc["exists"] = agg.value
-    elif isinstance(agg, CountAggregate):
-        doc["count"] = {agg.op: agg.value}
-    elif isinstance(agg, SumAggregate):
-        doc["sum"] = {"of": ".".join(agg.of.segments), agg.op: decimal_to_json(agg.value)}
-    else:
-        doc["last_seen"] = {agg.op: format_duration(agg.period)}
+    key = next(key for key, source in SOURCE_KEYS.items() if source == node.source)
+    doc: dict[str, Any] = {key: spec}
+    doc.update(_aggregate_to_document(node.aggregate))
     return doc
+
+
+def _window_to_document(window: HistoryWindow) -> dict[str, Any]:
+    if window.within is not None:
+        return {"within": format_duration(window.within)}
+    if window.since is not None:
+        return {"since": _operand_to_document(window.since)}
+    if window.before is not None:
+        return {"before": _operand_to_document(window.before)}
+    if window.between is not None:
+        return {"between": [_operand_to_document(t) for t in window.between]}
+    return {}
+
+
+def _aggregate_to_document(agg: Aggregate) -> dict[str, Any]:
+    """``of`` is written without its root (``total``: the collection's record's field)."""
+    if isinstance(agg, ExistsAggregate):
+        return {"exists": agg.value}
+    if isinstance(agg, CountAggregate):
+        return {"count": {agg.op: agg.value}}
+    if isinstance(agg, SumAggregate | ValueAggregate):
+        return {agg.kind: {"of": ".".join(agg.of.segments), agg.op: decimal_to_json(agg.value)}}
+    operand = agg.period if agg.op in RECENCY_OPS else agg.at
+    return {agg.kind: {agg.op: _operand_to_document(operand)}}
+
+
+def _other_to_document(node: InSegment | HasIdentity | PurchaseOverdue | Rfm | TopPercent) -> dict[str, Any]:
+    if isinstance(node, InSegment):
+        return {"in_segment": node.segment}
+    if isinstance(node, HasIdentity):
+        return {"identity": node.identity}
+    if isinstance(node, PurchaseOverdue):
+        return {"purchase_overdue": {"factor": decimal_to_json(node.factor), "default": format_duration(node.default)}}
+    if isinstance(node, Rfm):
+        return {"rfm": {dimension: {score.op: score.value} for dimension, score in node.scores}}
+    return {"top": {"metric": node.metric, "percent": node.percent}}
 
 
 def iter_conditions(condition: Condition) -> list[Condition]:

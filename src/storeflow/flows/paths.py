@@ -1,6 +1,7 @@
 """Field paths such as ``profile.email`` or ``order.line_items.0.sku``, and how they resolve on records.
 
-A path starts with a root (``event``, ``profile``, ``order``, ``cart``, ``product`` or ``run``) and
+A path starts with a root (``event``, ``profile``, ``order``, ``cart``, ``product`` or ``run``; and
+``message`` inside a ``messages`` collection's ``where``) and
 continues with dict keys and list indexes separated by dots. Records are plain dicts. For ``event``
 and ``profile``, a first key that is not a top-level key of the record is looked up in its
 ``properties`` dict, so ``profile.birthday`` means ``profile["properties"]["birthday"]``.
@@ -15,13 +16,13 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 
 from storeflow.flows.problems import Loc, Problems, type_name
-from storeflow.flows.vocabulary import FIELD_ROOTS, FieldRoot, did_you_mean
+from storeflow.flows.vocabulary import ALL_ROOTS, FIELD_ROOTS, FieldRoot, did_you_mean
 
 SHORTHAND_ROOTS: Final[frozenset[str]] = frozenset({"event", "profile"})
 """Roots whose unknown top-level keys fall back to the record's ``properties`` dict."""
 
 _SEGMENT = re.compile(r"[^\s.\[\]]+")
-FIELD_PATH_PATTERN: Final = r"^(event|profile|order|cart|product|run)(\.[^\s.\[\]]+)*$"
+FIELD_PATH_PATTERN: Final = r"^(event|profile|order|cart|product|run|message)(\.[^\s.\[\]]+)*$"
 
 
 class FieldPath(BaseModel):
@@ -54,7 +55,7 @@ def parse_field_path(text: object) -> FieldPath:
     if not text.strip():
         raise FieldPathError("a field path must not be empty", "e.g. profile.email")
     root, *segments = text.split(".")
-    if root not in FIELD_ROOTS:
+    if root not in ALL_ROOTS:
         hint = did_you_mean(root, FIELD_ROOTS, cutoff=0.6) or "paths start with " + ", ".join(FIELD_ROOTS)
         raise FieldPathError(f'"{text}" does not start with a known root', hint)
     for segment in segments:

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 from storeflow.flows.paths import FieldPath
 from storeflow.flows.problems import Loc, Problems
 from storeflow.flows.values import as_datetime, as_decimal, is_number
-from storeflow.flows.vocabulary import FIELD_ROOTS, did_you_mean
+from storeflow.flows.vocabulary import ALL_ROOTS, FIELD_ROOTS, did_you_mean
 
 Kind = Literal["string", "integer", "decimal", "number", "boolean", "datetime", "date", "list", "map", "object", "any"]
 
@@ -146,6 +146,14 @@ ORDER: Final = record({
     "item_count": Field(INTEGER, "the sum of the line items' quantities"),
     "placed_at": DATETIME,
     "properties": FREE,
+    "product_ids": Field(list_of(STRING), "the line items' product ids"),
+    "variant_ids": Field(list_of(STRING), "the line items' variant ids"),
+    "skus": Field(list_of(STRING), "the line items' SKUs"),
+    "categories": Field(list_of(STRING), "the product_type of each product bought (read from the products)",
+                        aliases=("product_types", "collections")),
+    "product_tags": Field(list_of(STRING), "the tags of the products bought (read from the products)"),
+    "discount_codes": Field(list_of(STRING), "the discount codes used (properties.discount_codes)",
+                            aliases=("coupons", "discounts")),
 })  # fmt: skip
 
 CART: Final = record({
@@ -183,12 +191,34 @@ RUN: Final = record({
     "variants": Field(map_of(STRING), "split id -> the variant this run took"),
 })  # fmt: skip
 
+MESSAGE: Final = record({
+    "id": STRING,
+    "channel": Field(STRING, "email, sms, push, webhook, ..."),
+    "kind": Field(STRING, "marketing, transactional, team or webhook"),
+    "status": Field(STRING, "pending, sending, sent, failed or skipped"),
+    "flow_id": Field(STRING, "the flow that sent it"),
+    "campaign_id": Field(STRING, "the campaign that sent it"),
+    "variant": Field(STRING, "the campaign variant"),
+    "address": Field(STRING, "the email address, phone number or URL it went to"),
+    "created_at": Field(DATETIME, "when it was queued"),
+    "sent_at": DATETIME,
+    "delivered_at": DATETIME,
+    "opened_at": DATETIME,
+    "clicked_at": DATETIME,
+})  # fmt: skip
+"""A message sent to the profile: read only inside ``{messages: {where: ...}}``."""
+
 RECORD_SCHEMA: Final[Mapping[str, FieldType]] = {
     "event": EVENT, "profile": PROFILE, "order": ORDER, "cart": CART, "product": PRODUCT, "run": RUN,
 }  # fmt: skip
 """Root name -> the record's type: what ``storeflow.engine.records`` builds for conditions."""
 
+DECLARED_ROOTS: Final[Mapping[str, FieldType]] = {**RECORD_SCHEMA, "message": MESSAGE}
+"""Every root a path may start with: the records above, and ``message`` (an item of a ``messages``
+collection, see conditions.py)."""
+
 assert tuple(RECORD_SCHEMA) == FIELD_ROOTS, "declare every field root once"
+assert tuple(DECLARED_ROOTS) == ALL_ROOTS, "declare every field root once"
 
 
 class UnknownField(ValueError):
@@ -207,9 +237,9 @@ def field_type(root: str, segments: Sequence[str]) -> FieldType:
 
 @lru_cache(maxsize=4096)
 def _field_type(root: str, segments: tuple[str, ...]) -> FieldType:
-    if root not in RECORD_SCHEMA:
+    if root not in DECLARED_ROOTS:
         raise UnknownField(f'unknown root "{root}"', "paths start with " + ", ".join(RECORD_SCHEMA))
-    current = RECORD_SCHEMA[root]
+    current = DECLARED_ROOTS[root]
     walked = root
     for i, segment in enumerate(segments):
         current = _step(current, segment, walked, shorthand=i == 0)
@@ -267,8 +297,8 @@ OPERATORS_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "decimal": (*_EQUALITY, *_ORDER),
     "number": (*_EQUALITY, *_ORDER),
     "boolean": _EQUALITY,
-    "datetime": (*_EQUALITY, *_ORDER, *_TIME),
-    "date": (*_EQUALITY, *_ORDER, *_TIME),
+    "datetime": (*_EQUALITY, *_ORDER, *_TIME, "anniversary_within"),
+    "date": (*_EQUALITY, *_ORDER, *_TIME, "anniversary_within"),
     "list": ("contains", "not_contains", "in", "not_in", "exists"),
     "map": ("contains", "not_contains", "exists"),
     "object": ("exists",),
@@ -289,7 +319,7 @@ def operator_problem(ftype: FieldType, op: str, operand: Any, path: str) -> Misf
         if ftype.kind == "list" and op in ("eq", "ne"):
             hint = f"use contains to test for an item; {hint}"
         return f'{path} is {ftype.describe()}: "{op}" does not apply to it', hint
-    if op in ("exists", "within", "older_than", "before", "after"):
+    if op in ("exists", "within", "older_than", "before", "after", "anniversary_within"):
         return None
     if ftype.kind == "list":
         item = ftype.item or ANY
@@ -399,14 +429,14 @@ def read_as(ftype: FieldType, value: Any) -> Any:
 
 def known_fields(root: str) -> list[str]:
     """The declared top-level fields of a root, sorted."""
-    return sorted(RECORD_SCHEMA[root].fields)
+    return sorted(DECLARED_ROOTS[root].fields)
 
 
 def iter_fields(prefix: str = "", ftype: FieldType | None = None) -> list[tuple[str, FieldType, str]]:
     """Every declared field as ``(path, type, doc)``, depth first; list items appear as ``path.N``."""
     out: list[tuple[str, FieldType, str]] = []
     if ftype is None:
-        for root, rtype in RECORD_SCHEMA.items():
+        for root, rtype in DECLARED_ROOTS.items():
             out.extend(iter_fields(root, rtype))
         return out
     target = ftype.item if ftype.kind == "list" and ftype.item is not None else ftype
@@ -425,8 +455,10 @@ __all__ = [
     "DATE",
     "DATETIME",
     "DECIMAL",
+    "DECLARED_ROOTS",
     "FREE",
     "INTEGER",
+    "MESSAGE",
     "NUMBER",
     "OPERATORS_BY_KIND",
     "RECORD_SCHEMA",

@@ -11,7 +11,7 @@ import copy
 from typing import Any, Final
 
 from storeflow.flows.actions import ACTIONS, STEP_KEYS
-from storeflow.flows.conditions import AGGREGATES, COMPARISON_OPS, NUMERIC_OPS, RECENCY_OPS
+from storeflow.flows.conditions import AGGREGATES, COMPARISON_OPS, NUMERIC_OPS, RECENCY_OPS, SOURCE_KEYS
 from storeflow.flows.definition import FLOW_STATUSES, REQUIRED_KEYS
 from storeflow.flows.durations import DURATION_PATTERN, SIGNED_DURATION_PATTERN
 from storeflow.flows.layout import MAX_LAYOUT_DEPTH
@@ -58,39 +58,85 @@ def _condition_defs() -> dict[str, Any]:
             "after": _ref("instant"),
         }
     )
+    operands["anniversary_within"] = _ref("duration")
     comparison = _object({"field": _ref("fieldPath"), **operands}, ["field"], minProperties=2, maxProperties=2)
-    number = {"type": ["number", "string"]}
-    history_spec = _object(
-        {
-            "event": _ref("eventType"),
-            "within": _ref("duration"),
-            "since": {"anyOf": [{"enum": ["flow_start", "trigger"]}, _ref("instant")]},
-            "where": _ref("condition"),
-        },
-        ["event"],
-        **{"not": {"required": ["within", "since"]}},
-    )
-    aggregates = {
-        "count": _one_op(NUMERIC_OPS, {"type": "integer", "minimum": 0}),
-        "exists": {"type": "boolean"},
-        "sum": _one_op(NUMERIC_OPS, number, of={"type": "string", "minLength": 1}),
-        "last_seen": _one_op(RECENCY_OPS, _ref("duration")),
-    }
-    assert set(aggregates) == set(AGGREGATES)
-    history = _object({"history": history_spec, **aggregates}, ["history"], minProperties=2, maxProperties=2)
     conditions = {"type": "array", "minItems": 1, "items": _ref("condition")}
     return {
         "condition": {
-            "description": "all / any / not, a comparison {field, <op>}, or a history condition",
+            "description": "all / any / not, a comparison {field, <op>}, a collection condition (history, orders, "
+                           "carts, messages), in_segment, identity, purchase_overdue, rfm or top",
             "oneOf": [
                 _object({"all": conditions}, ["all"]),
                 _object({"any": conditions}, ["any"]),
                 _object({"not": _ref("condition")}, ["not"]),
                 comparison,
-                history,
+                *_collection_forms(),
+                *_profile_forms(),
             ],
         },
     }
+
+
+def _collection_forms() -> list[dict[str, Any]]:
+    """``{history|orders|carts|messages: {<window>, where, ...}, <aggregate>}`` (see docs/segments.md)."""
+    number = {"type": ["number", "string"]}
+    window = {
+        "within": _ref("duration"),
+        "since": {"anyOf": [{"enum": ["first_order", "flow_start", "trigger"]}, _ref("instant")]},
+        "before": {"anyOf": [_ref("instant"), _ref("duration")]},
+        "between": {"type": "array", "minItems": 2, "maxItems": 2, "items": _ref("instant")},
+    }
+    one_window = {"not": {"anyOf": [{"required": [a, b]} for i, a in enumerate(window) for b in list(window)[i + 1:]]}}
+    of = {"type": "string", "minLength": 1}
+    seen = _object(
+        {**dict.fromkeys(RECENCY_OPS, _ref("duration")), "before": _ref("instant"), "after": _ref("instant")},
+        minProperties=1, maxProperties=1,
+    )
+    aggregates = {
+        "count": _one_op(NUMERIC_OPS, {"type": "integer", "minimum": 0}),
+        "exists": {"type": "boolean"},
+        **{kind: _one_op(NUMERIC_OPS, number, of=of) for kind in ("sum", "min", "max", "avg")},
+        "first_seen": seen,
+        "last_seen": seen,
+    }
+    assert set(aggregates) == set(AGGREGATES)
+    extra = {
+        "history": ({"event": _ref("eventType")}, ["event"]),
+        "orders": ({}, []),
+        "carts": ({}, []),
+        "messages": ({"channel": {"type": "string", "minLength": 1, "maxLength": 32}}, []),
+    }
+    assert set(extra) == set(SOURCE_KEYS)
+    forms = []
+    for key, (props, required) in extra.items():
+        spec = _object({**props, **window, "where": _ref("condition")}, required, **one_window)
+        forms.append(_object({key: spec, **aggregates}, [key], minProperties=2, maxProperties=2))
+    return forms
+
+
+def _profile_forms() -> list[dict[str, Any]]:
+    score = _one_op(NUMERIC_OPS, {"type": "integer", "minimum": 1, "maximum": 5})
+    return [
+        _object({"in_segment": _ref("slug")}, ["in_segment"]),
+        _object({"identity": _ref("slug")}, ["identity"]),
+        _object(
+            {"purchase_overdue": _object(
+                {"factor": {"type": ["number", "string"]}, "default": _ref("duration")}, ["factor", "default"])},
+            ["purchase_overdue"],
+        ),
+        _object(
+            {"rfm": _object(dict.fromkeys(("recency", "frequency", "monetary"), score), minProperties=1)},
+            ["rfm"],
+        ),
+        _object(
+            {"top": _object(
+                {"metric": {"enum": ["monetary", "frequency"]}, "percent": {"type": "integer", "minimum": 1,
+                                                                           "maximum": 99}},
+                ["metric", "percent"],
+            )},
+            ["top"],
+        ),
+    ]
 
 
 def _trigger_def() -> dict[str, Any]:

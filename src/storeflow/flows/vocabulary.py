@@ -11,8 +11,11 @@ from storeflow.model.events import EVENT_TYPES
 KNOWN_EVENT_TYPES: Final[frozenset[str]] = EVENT_TYPES
 """The commerce vocabulary (storeflow.model.events); custom event types are allowed too."""
 
-FieldRoot = Literal["event", "profile", "order", "cart", "product", "run"]
+FieldRoot = Literal["event", "profile", "order", "cart", "product", "run", "message"]
 FIELD_ROOTS: Final[tuple[FieldRoot, ...]] = ("event", "profile", "order", "cart", "product", "run")
+"""The roots of the records a flow sees (conditions outside a collection, templates, recipients)."""
+ALL_ROOTS: Final[tuple[FieldRoot, ...]] = (*FIELD_ROOTS, "message")
+"""Every declared root; ``message`` is read only inside ``{messages: {where: ...}}``."""
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

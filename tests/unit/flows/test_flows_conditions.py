@@ -207,7 +207,7 @@ def test_history_problems_all_at_once() -> None:
         }
     )
     assert found == [
-        ("history.colour", 'unknown key "colour"', "allowed keys: event, within, since, where"),
+        ("history.colour", 'unknown key "colour"', "allowed keys: event, within, since, before, between, where"),
         ("history.event", 'unknown event type "order_placd"', 'did you mean "order_placed"?'),
         ("history", 'use either "within" or "since", not both', None),
         ("history.where.any[0].field", '"profile.x" cannot be used here', 'fields here start with "event."'),
@@ -226,7 +226,7 @@ def test_history_aggregates_zero_or_two() -> None:
         ("sum", 'missing required key "of"', None)
     ]
     assert problems_of({"history": {"event": "order_placed"}, "last_seen": {}})[0][1] == (
-        "last_seen needs exactly one of within, older_than"
+        "last_seen needs exactly one of within, older_than, before, after"
     )
     assert problems_of({"history": {"event": "order_placed", "since": "yesterday"}, "exists": True})[0][:2] == (
         "history.since",
