@@ -12,7 +12,7 @@ operation, so a new operation can neither bypass the cache nor go untested on ei
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -637,6 +637,145 @@ class SegmentsPort(Protocol):
         (profile_id, email): ``{"count": n, "sample": [...]}``. Never writes."""
 
 
+class CampaignsPort(Protocol):
+    """Campaigns: their rows, the frozen audience, due recipients, cancellation and the report."""
+
+    def insert_campaign(self, row: dict[str, Any]) -> None:
+        """Insert a campaign row (a duplicate id is a unique violation)."""
+
+    def get_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign row by id; None if unknown."""
+
+    def list_campaigns(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Campaigns, newest first, optionally of one status."""
+
+    def update_campaign(self, campaign_id: str, expect: Sequence[str] | None = None, **values: Any) -> bool:
+        """Set these columns, only while the status is one of ``expect`` when given (compare-and-set)."""
+
+    def claim_due_campaigns(self, now: datetime, limit: int = 10) -> list[dict[str, Any]]:
+        """Scheduled campaigns whose send time has come, locked for this transaction."""
+
+    def lock_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign while ``sending``, locked for this transaction; None if not (or held elsewhere)."""
+
+    def audience_segments_known(self, segment_ids: Iterable[str]) -> set[str]:
+        """Which of these segment ids name live segments."""
+
+    def count_audience(self, include: Sequence[str], exclude: Sequence[str]) -> int:
+        """Live profiles in any included segment and in no excluded one (reads only)."""
+
+    def audience_sample(self, include: Sequence[str], exclude: Sequence[str], limit: int = 1) -> list[str]:
+        """The first ``limit`` profile ids of the audience, by id (reads only)."""
+
+    def audience_timezones(self, include: Sequence[str], exclude: Sequence[str]) -> list[str | None]:
+        """The distinct profile time zones of the audience (None: the profile has none)."""
+
+    def freeze_audience(self, campaign_id: str, include: Sequence[str], exclude: Sequence[str], now: datetime, *,
+                        due_at: datetime, zone_due: dict[str, datetime] | None = None,
+                        variants: Sequence[tuple[str, int]] = ()) -> int:
+        """Record the audience as pending recipients with variant and due time (one INSERT ... SELECT)."""
+
+    def claim_campaign_recipients(self, campaign_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Pending recipients due by ``now``, earliest first, locked for this transaction."""
+
+    def update_campaign_recipients(self, campaign_id: str, rows: list[dict[str, Any]]) -> None:
+        """Record what became of recipients (profile_id, status, reason, message_id, updated_at)."""
+
+    def campaign_queued_since(self, campaign_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """Recipients queued after ``since``, and the earliest of those times (the throttle's window)."""
+
+    def has_pending_recipients(self, campaign_id: str) -> bool:
+        """Whether any recipient of the campaign is still pending."""
+
+    def recently_messaged(self, profile_ids: Iterable[str], since: datetime) -> set[str]:
+        """Which of these profiles got a marketing message (any flow or campaign) since ``since``."""
+
+    def next_campaign_send_at(self) -> datetime | None:
+        """The earliest send time of a scheduled campaign; None if none."""
+
+    def next_recipient_due(self, skip_campaigns: Iterable[str] = ()) -> datetime | None:
+        """The earliest due time of a pending recipient of a campaign not skipped."""
+
+    def cancel_campaign(self, campaign_id: str, now: datetime) -> bool:
+        """Cancel the campaign, its pending recipients and its messages not yet claimed for sending."""
+
+    def campaign_report(self, campaign_id: str) -> dict[str, Any]:
+        """Recipients by status and reason, and message counts, per variant."""
+
+
+class MembershipPort(Protocol):
+    """Segment membership: current members and their history, the queue of profiles to
+    re-evaluate, and the due flips of time-relative segments (see store/sql/membership_ops.py)."""
+
+    def segments_of(self, profile_id: str) -> frozenset[str]:
+        """The ids of the segments this profile is a current member of."""
+
+    def memberships_of(self, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Profile id -> the segments it is a current member of (profiles in none are absent)."""
+
+    def is_member(self, segment_id: str, profile_id: str) -> bool:
+        """Whether the profile is a current member of the segment."""
+
+    def merged_members(self, profile_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """(segment id, profile id) of current members merged into one of these profiles."""
+
+    def enter_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Rows of segment_id, profile_id, at, by: members and log stays; the pairs that entered."""
+
+    def exit_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Rows of segment_id, profile_id, at, by: stays closed, members removed; the pairs that exited."""
+
+    def members_in_range(self, segment_id: str, after: str, upto: str) -> set[str]:
+        """The segment's current members with ids in (``after``, ``upto``]."""
+
+    def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:
+        """Segment id -> its current member count."""
+
+    def membership_history(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every stay of one profile in any segment, oldest first."""
+
+    def queue_segment_changes(self, profile_ids: Iterable[str], now: datetime) -> None:
+        """Queue these profiles for the membership engine to re-evaluate."""
+
+    def claim_segment_changes(self, limit: int) -> list[str]:
+        """Up to ``limit`` queued profile ids, taken off the queue in this transaction."""
+
+    def has_segment_changes(self) -> bool:
+        """Whether a queued profile waits for the membership engine."""
+
+    def set_segment_due(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace due rows (segment_id, profile_id, due_at)."""
+
+    def delete_segment_due(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Remove the due rows of these (segment id, profile id) pairs."""
+
+    def segment_due_of(self, profile_id: str) -> dict[str, datetime]:
+        """Segment id -> the due instant of this profile's row in it."""
+
+    def claim_due_segment_flips(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Due rows earliest first, taken off the table in this transaction."""
+
+    def next_segment_due_at(self) -> datetime | None:
+        """The earliest due instant of a time-relative segment flip."""
+
+    def segment_states(self, *, lock: bool = False) -> list[dict[str, Any]]:
+        """id, status, current_version, computed_version of every segment (``lock``: live ones FOR SHARE)."""
+
+    def lock_segment_for_compute(self, segment_id: str) -> dict[str, Any] | None:
+        """The live segment's state locked for a full computation; None if gone or held elsewhere."""
+
+    def mark_segment_computed(self, segment_id: str, version: int, now: datetime) -> None:
+        """Record that ``version`` is computed in full (and the member count)."""
+
+    def profile_id_page(self, after: str, limit: int) -> list[str]:
+        """Profile ids after ``after``, by id (the pages of a full computation)."""
+
+    def segment_member_ids(self, condition: Condition, *, now: datetime, store_tz: ZoneInfo,
+                           stats: SegmentStats | None, profile_ids: Iterable[str] | None = None,
+                           after: str | None = None, upto: str | None = None) -> set[str]:
+        """The profiles the condition holds for now (SQL evaluator), optionally among ids or in a range."""
+
+
 class TransactionPort(Protocol):
     """The transaction itself: savepoints, a liveness probe, notifications and the batch view."""
 
@@ -654,7 +793,8 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, TransactionPort, Protocol):
+              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, CampaignsPort,
+              TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
 
@@ -677,7 +817,8 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, TransactionPort)
+                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort,
+                           CampaignsPort, TransactionPort)
 
 
 def operations(port: type) -> list[str]:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storeflow.store.sql.bulk_ops import BulkOps
+from storeflow.store.sql.campaigns_ops import CampaignsOps
 from storeflow.store.sql.commerce_ops import CommerceOps
 from storeflow.store.sql.dates_ops import DatesOps
 from storeflow.store.sql.events_ops import EventsOps
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps, SegmentFlowsOps, MembershipOps, SegmentsOps):
+            DatesOps, SegmentFlowsOps, MembershipOps, SegmentsOps, CampaignsOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

@@ -549,6 +549,12 @@ FLUSHING: dict[str, Effect] = {
         "set_date_schedule", "advance_backfill", "live_date_flows", "claim_profile_changes", "has_profile_changes",
         "set_date_fires", "delete_date_fires", "date_fires_of", "last_occurrences", "claim_due_date_fires",
         "update_date_fires", "next_date_fire_at",
+        # campaigns (the audience reads profiles; Smart Sending, cancel and the report the outbox)
+        "insert_campaign", "get_campaign", "list_campaigns", "update_campaign", "claim_due_campaigns",
+        "lock_campaign", "audience_segments_known", "count_audience", "audience_sample", "audience_timezones",
+        "freeze_audience", "claim_campaign_recipients", "update_campaign_recipients", "campaign_queued_since",
+        "has_pending_recipients", "recently_messaged", "next_campaign_send_at", "next_recipient_due",
+        "cancel_campaign", "campaign_report",
     ), "all"),
 }
 
