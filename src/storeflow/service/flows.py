@@ -9,10 +9,12 @@ from typing import Any, Literal
 from storeflow.clock import Clock
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.scheduler import schedule_for
-from storeflow.errors import ConflictError, NotFoundError
+from storeflow.errors import ConflictError, FlowValidationError, NotFoundError, Problem
 from storeflow.flows import DateTrigger, EventTrigger, FlowDefinition, ScheduleTrigger, SegmentTrigger, load_flow
 from storeflow.flows.destinations import DEFAULT_POLICY, DestinationPolicy
+from storeflow.flows.segment_refs import segment_references
 from storeflow.flows.step_ids import assign_step_ids
+from storeflow.flows.vocabulary import did_you_mean
 from storeflow.store.base import Store, StoreTx
 
 FlowStatus = Literal["draft", "live", "paused"]
@@ -50,6 +52,26 @@ def _backfills_members(trigger: Any) -> str | None:
     return None
 
 
+def _check_segments(tx: StoreTx, defn: FlowDefinition) -> None:
+    """Refuse a flow naming segments that do not exist (or are deleted), every one at once."""
+    refs = segment_references(defn)
+    if not refs:
+        return
+    known = {row["id"] for row in tx.list_segments()}
+    problems = []
+    for where, segment in refs:
+        if segment in known:
+            continue
+        hint = did_you_mean(segment, known, cutoff=0.6)
+        if hint is None:
+            shown = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+            hint = (f"the segments are: {shown}" if known else "there are no segments yet") + \
+                "; create it first (storeflow segments apply FILE)"
+        problems.append(Problem(path=where, message=f'unknown segment "{segment}"', hint=hint))
+    if problems:
+        raise FlowValidationError(problems, source=defn.id)
+
+
 class FlowService:
     def __init__(self, store: Store, clock: Clock, flows: FlowSet, store_tz: Any,
                  destinations: DestinationPolicy = DEFAULT_POLICY) -> None:
@@ -70,6 +92,7 @@ class FlowService:
         want = status or defn.status
         kind, event = _trigger_index(defn)
         with self.store.transaction() as tx:
+            _check_segments(tx, defn)
             current = tx.get_flow(defn.id)
             if current is not None and status == "draft" and current["status"] != "draft":
                 raise ConflictError(f"flow {defn.id!r} is {current['status']}; a flow that has run "

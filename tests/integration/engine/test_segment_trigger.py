@@ -14,6 +14,7 @@ from helpers import apply
 from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
 from storeflow.engine import scheduler as scheduler_module
+from storeflow.errors import FlowValidationError
 from storeflow.store.tables import segment_members
 
 MakeSf = Callable[..., Storeflow]
@@ -52,6 +53,23 @@ def add_members(sf: Storeflow, segment: str, emails: list[str], entered_at: date
     with sf.store.transaction() as tx:
         tx.conn.execute(segment_members.insert(), [  # type: ignore[attr-defined]
             {"segment_id": segment, "profile_id": pid, "entered_at": entered_at} for pid in pids])
+
+
+def make_segment(sf: Storeflow, segment_id: str) -> None:
+    """A stored segment (the membership engine is not asked: members are written by the tests)."""
+    now = sf.clock.now()
+    doc = {"id": segment_id, "name": segment_id.upper(), "condition": {"field": "profile.tier", "eq": segment_id}}
+    with sf.store.transaction() as tx:
+        tx.insert_segment({"id": segment_id, "name": segment_id.upper(), "status": "live", "current_version": 1,
+                           "computed_version": 1, "computed_at": now, "member_count": 0, "created_at": now,
+                           "updated_at": now})
+        tx.insert_segment_version(segment_id, 1, segment_id, doc, now)
+
+
+@pytest.fixture(autouse=True)
+def segments(sf: Storeflow) -> None:
+    for segment_id in ("vip", "other"):
+        make_segment(sf, segment_id)
 
 
 def customers(sf: Storeflow, n: int) -> list[str]:
@@ -175,3 +193,21 @@ def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, monkeypat
     restarted.scheduler.backfill_page = 4
     restarted.drain()
     assert runs_by_email(restarted, "welcome") == dict.fromkeys(emails, 1)
+
+
+# -- unknown segments ----------------------------------------------------------------------------------
+def test_a_flow_naming_unknown_segments_is_refused_with_each_place(sf: Storeflow) -> None:
+    text = ("id: w\nname: W\ntrigger: {segment: vipp}\n"
+            "exit_when: {in_segment: churned}\n"
+            "steps:\n  - if: {any: [{in_segment: other}, {not: {in_segment: nobody}}]}\n"
+            "    then:\n      - action: tag\n        tags: [x]\n")
+    with pytest.raises(FlowValidationError) as caught:
+        apply(sf, text)
+    assert [(p.path, p.message, p.hint) for p in caught.value.problems] == [
+        ("trigger.segment", 'unknown segment "vipp"', 'did you mean "vip"?'),
+        ("exit_when", 'unknown segment "churned"',
+         "the segments are: other, vip; create it first (storeflow segments apply FILE)"),
+        ("steps[0].if", 'unknown segment "nobody"',
+         "the segments are: other, vip; create it first (storeflow segments apply FILE)"),
+    ]
+    assert sf.flows.list() == []  # nothing stored
