@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from storeflow.campaigns.sender import CampaignSender
+from storeflow.campaigns.service import CampaignService
 from storeflow.channels.base import ChannelRegistry
 from storeflow.channels.retry import RetryPolicy
 from storeflow.channels.webhook import WebhookChannel
@@ -46,17 +48,19 @@ class DrainStats:
     messages: int = 0
     scheduled: int = 0
     rounds: int = 0
+    campaigns: int = 0  # campaign recipients frozen or handled
     backfilling: bool = False  # a date flow's fire times are still being filled in
 
     @property
     def idle(self) -> bool:
-        return not (self.runs or self.messages or self.scheduled or self.backfilling)
+        return not (self.runs or self.messages or self.scheduled or self.campaigns or self.backfilling)
 
     def add(self, other: DrainStats) -> None:
         self.runs += other.runs
         self.steps += other.steps
         self.messages += other.messages
         self.scheduled += other.scheduled
+        self.campaigns += other.campaigns
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:
@@ -109,6 +113,9 @@ class Storeflow:
                                      concurrency=self.settings.dispatch_concurrency,
                                      on_events=lambda tx, evs: self.ingestor.ingest_in(tx, evs, "storeflow")[1],
                                      on_wake=self._wake.set)
+        self.campaign_sender = CampaignSender(self.store, self.clock, self.settings, self.signer,
+                                              batch_size=self.settings.campaign_batch_size)
+        self.campaigns = CampaignService(self.store, self.clock, self.settings, self.signer, on_wake=self._wake.set)
         self.flows = FlowService(self.store, self.clock, self.flowset, tz,
                                  DestinationPolicy.from_settings(self.settings))
         self.keys = KeyService(self.store, self.clock)
@@ -147,6 +154,7 @@ class Storeflow:
         stats.backfilling = self.scheduler.backfilling
         batch = self.worker.run_batch()
         stats.runs, stats.steps = batch.claimed, batch.steps
+        stats.campaigns = self.campaign_sender.tick()
         stats.messages = self.dispatcher.run_batch()
         return stats
 
@@ -162,7 +170,8 @@ class Storeflow:
         return total
 
     def next_due_at(self) -> datetime | None:
-        times = [t for t in (self.worker.next_due_at(), self.scheduler.next_at(), self.dispatcher.next_at()) if t]
+        times = [t for t in (self.worker.next_due_at(), self.scheduler.next_at(), self.dispatcher.next_at(),
+                             self.campaign_sender.next_at()) if t]
         return min(times) if times else None
 
     def run_until(self, until: datetime) -> DrainStats:

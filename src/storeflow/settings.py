@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = 100
     dispatch_concurrency: int = 4
     worker_batch_size: int = 200
+    campaign_batch_size: int = Field(default=500, ge=1)  # campaign recipients queued per transaction
     worker_poll_interval_s: float = 0.25
     step_max_attempts: int = 5
     outbox_lease_s: float = Field(default=120.0, gt=0)  # each send also gets at least its timeout + 5 s

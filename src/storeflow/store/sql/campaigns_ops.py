@@ -212,11 +212,14 @@ class CampaignsOps(TxBase):
         return value
 
     def cancel_campaign(self, campaign_id: str, now: datetime) -> bool:
-        """Cancel a draft, scheduled or sending campaign: its pending recipients are cancelled, and
-        so are its queued messages the dispatcher has not claimed (with their recipients). False if
-        the campaign is unknown or already sent or cancelled."""
-        if not self.update_campaign(campaign_id, ("draft", "scheduled", "sending"), status="cancelled",
-                                    cancelled_at=now, updated_at=now):
+        """Cancel a draft, scheduled or sending campaign, or a sent one whose messages are not all
+        out yet: its pending recipients are cancelled, and so are its queued messages the
+        dispatcher has not claimed (with their recipients). False if the campaign is unknown,
+        cancelled, or sent with every message gone."""
+        unsent = select(exists().where(outbox.c.campaign_id == campaign_id, outbox.c.status == "pending"))
+        allowed = ("draft", "scheduled", "sending", "sent") if self.conn.execute(unsent).scalar() else \
+            ("draft", "scheduled", "sending")
+        if not self.update_campaign(campaign_id, allowed, status="cancelled", cancelled_at=now, updated_at=now):
             return False
         self.conn.execute(update(_RECIPIENTS).where(_RECIPIENTS.c.campaign_id == campaign_id,
                                                     _RECIPIENTS.c.status == "pending")
