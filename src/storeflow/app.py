@@ -31,6 +31,7 @@ from storeflow.model.events import EventIn
 from storeflow.service.flows import FlowService
 from storeflow.service.keys import KeyService
 from storeflow.service.messages import MessageService
+from storeflow.service.segments import SegmentService
 from storeflow.service.views import Views
 from storeflow.settings import Settings
 from storeflow.signing import Signer
@@ -120,6 +121,7 @@ class Storeflow:
                                  DestinationPolicy.from_settings(self.settings))
         self.keys = KeyService(self.store, self.clock)
         self.views = Views(self.store)
+        self.segments = SegmentService(self.store, self.clock, tz)
         self.messages = MessageService(self.store, self.clock, self.signer, lambda evs: self.ingest(evs, "storeflow"))
 
     def _signing_secret(self) -> str:
