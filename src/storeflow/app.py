@@ -28,6 +28,8 @@ from storeflow.engine.scheduler import Scheduler
 from storeflow.engine.worker import Worker
 from storeflow.flows.destinations import DestinationPolicy
 from storeflow.model.events import EventIn
+from storeflow.segments.membership import SegmentEngine
+from storeflow.segments.segmentset import SegmentSet
 from storeflow.service.flows import FlowService
 from storeflow.service.keys import KeyService
 from storeflow.service.messages import MessageService
@@ -51,16 +53,18 @@ class DrainStats:
     rounds: int = 0
     campaigns: int = 0  # campaign recipients frozen or handled
     backfilling: bool = False  # a date flow's fire times are still being filled in
+    segments: int = 0  # segment membership changes (entries and exits)
 
     @property
     def idle(self) -> bool:
-        return not (self.runs or self.messages or self.scheduled or self.campaigns or self.backfilling)
+        return not (self.runs or self.messages or self.scheduled or self.segments or self.campaigns or self.backfilling)
 
     def add(self, other: DrainStats) -> None:
         self.runs += other.runs
         self.steps += other.steps
         self.messages += other.messages
         self.scheduled += other.scheduled
+        self.segments += other.segments
         self.campaigns += other.campaigns
 
 
@@ -101,7 +105,11 @@ class Storeflow:
         self.signer = Signer(self._signing_secret())
         self.flowset = FlowSet()
         self._wake = threading.Event()
-        self.ingestor = Ingestor(self.store, self.clock, self.settings, self.flowset, on_wake=self._wake.set)
+        self.segmentset = SegmentSet()
+        self.ingestor = Ingestor(self.store, self.clock, self.settings, self.flowset, on_wake=self._wake.set,
+                                 segments=self.segmentset)
+        self.membership = SegmentEngine(self.store, self.clock, self.segmentset, self.ingestor, tz,
+                                        on_wake=self._wake.set)
         self.worker = Worker(self.store, self.clock, self.flowset, store_tz=tz,
                              batch_size=self.settings.worker_batch_size,
                              max_attempts=self.settings.step_max_attempts,
@@ -152,8 +160,9 @@ class Storeflow:
 
     def drain_once(self) -> DrainStats:
         stats = DrainStats()
+        stats.segments = self.membership.tick()  # first: the segment events it ingests start runs
         stats.scheduled = self.scheduler.tick()
-        stats.backfilling = self.scheduler.backfilling
+        stats.backfilling = self.scheduler.backfilling or self.membership.pending
         batch = self.worker.run_batch()
         stats.runs, stats.steps = batch.claimed, batch.steps
         stats.campaigns = self.campaign_sender.tick()
@@ -173,6 +182,7 @@ class Storeflow:
 
     def next_due_at(self) -> datetime | None:
         times = [t for t in (self.worker.next_due_at(), self.scheduler.next_at(), self.dispatcher.next_at(),
+                             self.membership.next_at(),
                              self.campaign_sender.next_at()) if t]
         return min(times) if times else None
 

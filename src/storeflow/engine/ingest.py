@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
@@ -18,6 +19,7 @@ from storeflow.engine.records import RecordLoader, StoreHistory
 from storeflow.errors import LostRace, NotFoundError
 from storeflow.flows import EvalContext, WaitForStep, evaluate, find_step, step_at
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
+from storeflow.segments.segmentset import SegmentSet, event_keys
 from storeflow.settings import Settings
 from storeflow.store.base import Store, StoreTx
 from storeflow.store.ports import PrefetchKeys, WriteBehind
@@ -65,9 +67,10 @@ class _Prepared:
 
 class Ingestor:
     def __init__(self, store: Store, clock: Clock, settings: Settings, flows: FlowSet,
-                 on_wake: Callable[[], None] | None = None) -> None:
+                 on_wake: Callable[[], None] | None = None, segments: SegmentSet | None = None) -> None:
         self.store, self.clock, self.settings, self.flows = store, clock, settings, flows
         self.on_wake = on_wake
+        self.segments = segments  # the live segments: which profiles to queue for re-evaluation
 
     def prepare(self, index: int, item: Mapping[str, Any] | EventIn, source: str) -> _Prepared | IngestResult:
         now = self.clock.now()
@@ -147,12 +150,24 @@ class Ingestor:
             flows = self.flows.for_event(tx, ev.type)
             return any(not event_too_old(defn, ev.occurred_at, now) for _, defn in flows)
 
+        segments = self.segments
+        if segments is not None:
+            segments.refresh(tx)
+            if not segments.ordered():
+                segments = None
+        queued: set[str] = set()
         for i, p in enumerate(prepared):
             if i == 0 or batch.stale:
                 _prefetch(batch, prepared[i:], entry_flows, may_trigger)
             result = self._one(batch, p, seen)
             results[p.index] = result
             woke = woke or bool(result.runs_started) or result.status == "accepted"
+            if segments is not None and result.status == "accepted" and result.profile_id \
+                    and _changes_segments(segments, batch, p, result.profile_id, now):
+                queued.add(result.profile_id)
+        if queued:  # one statement per batch; the membership engine is woken after the commit
+            batch.queue_segment_changes(queued, now)
+            batch.notify_after_commit("storeflow_runs")
         batch.flush()
         return woke
 
@@ -238,6 +253,17 @@ class Ingestor:
             if run_id:
                 started.append(run_id)
         return started
+
+
+def _changes_segments(segments: SegmentSet, batch: WriteBehind, p: _Prepared, profile_id: str,
+                      batch_start: datetime) -> bool:
+    """Whether a live segment reads what this event changed for its profile. A profile created
+    by the batch, or a merge (it invalidates the batch view), may change anything."""
+    profile = batch.get_profile(profile_id)
+    new = batch.stale or profile is None or profile["created_at"] >= batch_start
+    keys = event_keys(p.event.type, p.change, p.profile_updates, identified=bool(p.event.hints.identities()),
+                      new_profile=new)
+    return segments.reads_any(keys)
 
 
 def _prefetch(batch: WriteBehind, prepared: list[_Prepared], entry_flows: frozenset[str],

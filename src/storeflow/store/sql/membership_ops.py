@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import (
@@ -263,18 +263,11 @@ class MembershipOps(TxBase):
         ids = None if profile_ids is None else sorted(set(profile_ids))
         found: set[str] = set()
         for chunk in ([None] if ids is None else list(_chunks(ids))):
-            if chunk == []:
-                continue
             q = members_query(condition, now=now, store_tz=store_tz, stats=stats, dialect_name=dialect,
-                              profile_ids=chunk).subquery()
-            col = q.c[0]
-            bounded = select(col)
-            conds = []
+                              profile_ids=chunk)
             if after is not None:
-                conds.append(col > after)
+                q = q.where(profiles.c.id > after)
             if upto is not None:
-                conds.append(col <= upto)
-            if conds:
-                bounded = bounded.where(and_(*conds))
-            found.update(str(r[0]) for r in self.conn.execute(bounded))
+                q = q.where(profiles.c.id <= upto)
+            found.update(str(r[0]) for r in self.conn.execute(q))
         return found

@@ -1,0 +1,260 @@
+"""The membership engine: keeps every live segment's members current, incrementally.
+
+One :meth:`SegmentEngine.tick` does, in order (docs/segments.md, "How membership stays current"):
+
+1. **Full computations.** A live segment whose ``computed_version`` is below its current version
+   (new or edited) is computed in full once, in one transaction holding the segment's row, a page
+   of profile ids at a time (memory stays flat): the SQL evaluator's members of the page are diffed
+   with the current members of the page, entries and exits are recorded with ``by = "compute"``
+   and **no** ``segment_entered`` / ``segment_exited`` events: existing members of a new or edited
+   segment do not fire entry triggers (flows ask for them with ``include_existing``).
+2. **Queued changes.** Ingest queued, in its own transaction, each profile an event changed in a
+   way some live segment reads (``storeflow.segments.segmentset``). The engine claims a batch of
+   them (SKIP LOCKED on PostgreSQL), evaluates every computed live segment for exactly those
+   profiles in dependency order (SQL restricted to their ids: one statement per segment and
+   batch), writes entries and exits with their log rows, and ingests ``segment_entered`` /
+   ``segment_exited`` (reason ``event``) in the same transaction, so flows trigger on them.
+3. **Time.** For a time-relative segment, each evaluated profile gets one ``segment_due`` row with
+   the next instant its truth flips if nothing else happens (``storeflow.flows.flips.next_flip``);
+   due rows are claimed through their index and exactly those pairs are re-evaluated (reason
+   ``time``). A membership change found by a full computation or a due flip queues the profile
+   again when another segment tests this one with ``in_segment``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from storeflow.clock import Clock
+from storeflow.engine.ingest import Ingestor
+from storeflow.flows.segment_stats import SegmentStats
+from storeflow.segments.segmentset import LiveSegment, SegmentSet
+from storeflow.store.base import Store, StoreTx
+
+log = logging.getLogger("storeflow.segments")
+
+COMPUTE_PAGE = 5000
+"""Profile ids per page of a full computation."""
+DRAIN_BATCH = 500
+"""Queued profiles evaluated per transaction."""
+DRAIN_BATCHES_PER_TICK = 20
+DUE_BATCH = 500
+"""Due flips claimed per transaction."""
+HORIZON = timedelta(days=400)
+"""How far ahead a flip is looked for (more than a year: anniversaries)."""
+STATS_KEY = "segment_stats"
+_EVENTS_PER_INGEST = 1000
+
+
+def _rows(segment_id: str, profile_ids: Iterable[str], at: datetime, by: str) -> list[dict[str, Any]]:
+    return [{"segment_id": segment_id, "profile_id": pid, "at": at, "by": by} for pid in sorted(profile_ids)]
+
+
+class SegmentEngine:
+    """Keeps segment membership current; ticked by the worker loop next to the scheduler."""
+
+    def __init__(self, store: Store, clock: Clock, segments: SegmentSet, ingestor: Ingestor, store_tz: ZoneInfo, *,
+                 on_wake: Callable[[], None] | None = None, horizon: timedelta = HORIZON) -> None:
+        self.store, self.clock, self.segments, self.ingestor = store, clock, segments, ingestor
+        self.store_tz, self.on_wake, self.horizon = store_tz, on_wake, horizon
+        self.compute_page = COMPUTE_PAGE
+        self.pending = False  # the last tick left work (more queued changes, a computation held elsewhere)
+        self._stats_text: str | None = None
+        self._stats: SegmentStats | None = None
+
+    # -- the tick ---------------------------------------------------------------------------------
+    def tick(self) -> int:
+        """Compute new and edited segments, drain the queued profiles, re-evaluate the due flips;
+        returns the number of membership changes."""
+        now = self.clock.now()
+        self.pending = False
+        with self.store.read() as tx:
+            self.segments.refresh(tx)
+            states = {str(s["id"]): s for s in tx.segment_states()}
+            stats_changed = self._load_stats(tx)
+        if not self.segments.ordered():
+            return 0
+        woke = False
+        changes = 0
+        for seg in self.segments.ordered():
+            state = states.get(seg.id)
+            stale = state is not None and state["computed_version"] != seg.version
+            if stale or (stats_changed and seg.uses_stats):
+                changes += self._compute(seg, now, force=not stale)
+        n, w = self._drain(now)
+        changes, woke = changes + n, woke or w
+        n, w = self._due(now)
+        changes, woke = changes + n, woke or w
+        if woke and self.on_wake is not None:
+            self.on_wake()
+        return changes
+
+    def next_at(self) -> datetime | None:
+        """When the engine next has something to do: now (queued profiles, a segment to compute,
+        work left over), else the earliest due flip."""
+        with self.store.read() as tx:
+            self.segments.refresh(tx)
+            if not self.segments.ordered():
+                return None
+            if self.pending or tx.has_segment_changes() or self._uncomputed(tx):
+                return self.clock.now()
+            return tx.next_segment_due_at()
+
+    def _uncomputed(self, tx: StoreTx) -> bool:
+        versions = {s.id: s.version for s in self.segments.ordered()}
+        return any(str(s["id"]) in versions and s["computed_version"] != versions[str(s["id"])]
+                   for s in tx.segment_states())
+
+    def _load_stats(self, tx: StoreTx) -> bool:
+        """Read the segment statistics; True when they changed since this engine last read them
+        (not on the first read): the segments using them are then computed in full again."""
+        text = tx.meta_value(STATS_KEY)
+        if text == self._stats_text:
+            return False
+        first = self._stats_text is None and self._stats is None
+        self._stats_text = text
+        self._stats = SegmentStats.from_json(json.loads(text)) if text else None
+        return not first
+
+    # -- 1. full computations -----------------------------------------------------------------------
+    def _compute(self, seg: LiveSegment, now: datetime, *, force: bool = False) -> int:
+        """Compute one segment in full; the membership changes recorded (no events)."""
+        changes = 0
+        dependants = self.segments.dependants([seg.id])
+        with self.store.transaction() as tx:
+            state = tx.lock_segment_for_compute(seg.id)
+            if state is None:
+                self.pending = True  # another engine is computing it (or it is gone): next tick
+                return 0
+            if int(state["current_version"]) != seg.version:
+                self.segments.invalidate()  # edited meanwhile: the next tick computes the new version
+                self.pending = True
+                return 0
+            if state["computed_version"] == seg.version and not force:
+                return 0
+            after = ""
+            while page := tx.profile_id_page(after, self.compute_page):
+                upto = page[-1]
+                should = tx.segment_member_ids(seg.condition, now=now, store_tz=self.store_tz, stats=self._stats,
+                                               after=after, upto=upto)
+                current = tx.members_in_range(seg.id, after, upto)
+                entered = tx.enter_segment(_rows(seg.id, should - current, now, "compute"))
+                exited = tx.exit_segment(_rows(seg.id, current - should, now, "compute"))
+                changes += len(entered) + len(exited)
+                if seg.time_relative:
+                    self._set_flips(tx, seg, page, now)
+                if dependants and (entered or exited):
+                    tx.queue_segment_changes([p for _, p in entered + exited], now)
+                after = upto
+            tx.mark_segment_computed(seg.id, seg.version, now)
+        log.info("segment %s v%d computed in full: %d membership changes", seg.id, seg.version, changes)
+        return changes
+
+    # -- 2. queued changes ---------------------------------------------------------------------------
+    def _drain(self, now: datetime) -> tuple[int, bool]:
+        changes, woke = 0, False
+        for _ in range(DRAIN_BATCHES_PER_TICK):
+            with self.store.transaction() as tx:
+                ids = tx.claim_segment_changes(DRAIN_BATCH)
+                if not ids:
+                    return changes, woke
+                segs = self._computed(tx)
+                n, w = self._evaluate(tx, segs, ids, now, "event", requeue=False)
+                changes, woke = changes + n, woke or w
+            if len(ids) < DRAIN_BATCH:
+                return changes, woke
+        self.pending = True
+        return changes, woke
+
+    def _computed(self, tx: StoreTx) -> list[LiveSegment]:
+        """The live segments computed at their current version, in dependency order. On PostgreSQL
+        their rows are held FOR SHARE: a full computation under way is waited for, so a change it
+        has not seen is evaluated here against its result."""
+        states = {str(s["id"]): s for s in tx.segment_states(lock=True)}
+        return [seg for seg in self.segments.ordered()
+                if (state := states.get(seg.id)) is not None and state["status"] != "deleted"
+                and state["computed_version"] == seg.version]
+
+    def _evaluate(self, tx: StoreTx, segs: list[LiveSegment], ids: list[str], now: datetime, reason: str, *,
+                  requeue: bool) -> tuple[int, bool]:
+        """Evaluate these segments (in this order) for these profiles; record and emit the changes."""
+        current = tx.memberships_of(ids)
+        tx.exit_segment([{"segment_id": s, "profile_id": p, "at": now, "by": reason}
+                         for s, p in tx.merged_members(ids)])  # merged profiles are never members
+        changed: list[tuple[LiveSegment, str, bool]] = []
+        for seg in segs:
+            should = tx.segment_member_ids(seg.condition, now=now, store_tz=self.store_tz, stats=self._stats,
+                                           profile_ids=ids)
+            were = {pid for pid in ids if seg.id in current.get(pid, ())}
+            entered = tx.enter_segment(_rows(seg.id, should - were, now, reason))
+            exited = tx.exit_segment(_rows(seg.id, were - should, now, reason))
+            changed += [(seg, pid, True) for _, pid in entered] + [(seg, pid, False) for _, pid in exited]
+            if seg.time_relative:
+                self._set_flips(tx, seg, ids, now)
+            if requeue and (entered or exited) and self.segments.dependants([seg.id]):
+                tx.queue_segment_changes([p for _, p in entered + exited], now)
+        return len(changed), self._emit(tx, changed, now, reason)
+
+    def _emit(self, tx: StoreTx, changed: list[tuple[LiveSegment, str, bool]], now: datetime, reason: str) -> bool:
+        """Ingest segment_entered / segment_exited for each change, in this transaction."""
+        items: list[dict[str, Any]] = []
+        for seg, pid, entered in changed:
+            direction = "entered" if entered else "exited"
+            items.append({
+                "type": f"segment_{direction}", "profile_id": pid, "occurred_at": now,
+                "id": f"segment:{seg.id}:{pid}:{direction}:{now.isoformat()}",
+                "properties": {"segment_id": seg.id, "segment_name": seg.name, "segment_version": seg.version,
+                               "reason": reason},
+            })
+        woke = False
+        for i in range(0, len(items), _EVENTS_PER_INGEST):
+            results, w = self.ingestor.ingest_in(tx, items[i:i + _EVENTS_PER_INGEST], "storeflow")
+            woke = woke or w
+            for result in results:
+                if result.status == "rejected":  # pragma: no cover - the items are built above
+                    log.error("segment event refused: %s", result.error)
+        return woke
+
+    # -- 3. time ------------------------------------------------------------------------------------
+    def _set_flips(self, tx: StoreTx, seg: LiveSegment, ids: Iterable[str], now: datetime) -> None:
+        """One due row per profile: the next instant the segment's truth flips for it, if any."""
+        from storeflow.engine.records import StoreProfileData
+        from storeflow.flows.evaluate import EvalContext
+        from storeflow.flows.flips import next_flip
+
+        data = StoreProfileData(tx)
+        rows: list[dict[str, Any]] = []
+        gone: list[tuple[str, str]] = []
+        for pid in ids:
+            ctx = EvalContext(record={}, now=now, profile_id=pid, data=data, stats=self._stats,
+                              store_tz=self.store_tz.key)
+            flip = next_flip(seg.condition, ctx, self.horizon)
+            if flip is None:
+                gone.append((seg.id, pid))
+            else:
+                rows.append({"segment_id": seg.id, "profile_id": pid, "due_at": flip})
+        tx.delete_segment_due(gone)
+        tx.set_segment_due(rows)
+
+    def _due(self, now: datetime) -> tuple[int, bool]:
+        changes, woke = 0, False
+        while True:
+            with self.store.transaction() as tx:
+                due = tx.claim_due_segment_flips(now, DUE_BATCH)
+                if not due:
+                    return changes, woke
+                by_segment: dict[str, list[str]] = defaultdict(list)
+                for row in due:
+                    by_segment[str(row["segment_id"])].append(str(row["profile_id"]))
+                for seg in self._computed(tx):
+                    if seg.id in by_segment:
+                        n, w = self._evaluate(tx, [seg], sorted(set(by_segment[seg.id])), now, "time", requeue=True)
+                        changes, woke = changes + n, woke or w
+            if len(due) < DUE_BATCH:
+                return changes, woke
