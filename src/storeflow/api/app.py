@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from storeflow import __version__
-from storeflow.api import errors, events, flows, health, links, messages, profiles, runs, segments
+from storeflow.api import campaigns, errors, events, flows, health, links, messages, profiles, runs, segments
 from storeflow.api.auth import KeyAuthenticator
 from storeflow.api.bodylimit import BodyLimitMiddleware
 from storeflow.api.context import STATE_KEY, ApiContext
@@ -37,7 +37,8 @@ def create_app(sf: Storeflow, *, timer: Timer = monotonic, key_cache_ttl_s: floa
                               "(browsing, cart, checkout, identify).")
     api_metrics = ApiMetrics(sf.store)
     setattr(app.state, STATE_KEY, ApiContext(sf, api_metrics))
-    routers = [module.router for module in (events, profiles, flows, segments, runs, messages, links, health)]
+    routers = [module.router for module in (events, profiles, flows, segments, campaigns, runs, messages,
+                                                      links, health)]
     for router in routers:
         app.include_router(router)
     known_routes = [r for r in app.router.routes if isinstance(getattr(r, "path", None), str)]

@@ -13,7 +13,17 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from storeflow.cli import demo_cmd, events_cmd, flows_cmd, init_cmd, keys_cmd, runs_cmd, segments_cmd, serve_cmd
+from storeflow.cli import (
+    campaigns_cmd,
+    demo_cmd,
+    events_cmd,
+    flows_cmd,
+    init_cmd,
+    keys_cmd,
+    runs_cmd,
+    segments_cmd,
+    serve_cmd,
+)
 from storeflow.cli.context import CliState
 from storeflow.cli.output import error_line
 from storeflow.errors import StoreflowError
@@ -90,6 +100,7 @@ serve_cmd.register(app)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(flows_cmd.app, name="flows")
 app.add_typer(segments_cmd.app, name="segments")
+app.add_typer(campaigns_cmd.app, name="campaigns")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(keys_cmd.app, name="keys")
