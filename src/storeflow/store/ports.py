@@ -776,6 +776,20 @@ class MembershipPort(Protocol):
         """The profiles the condition holds for now (SQL evaluator), optionally among ids or in a range."""
 
 
+class SegmentStatsPort(Protocol):
+    """Segment statistics: the store's customers ranked by recency, frequency and spend, and the
+    ``meta`` row the statistics are kept in (storeflow.segments.stats)."""
+
+    def count_customers(self) -> int:
+        """How many unmerged profiles have an order."""
+
+    def customer_values_at(self, metric: str, currency: str, ranks: Sequence[int]) -> dict[int, Any]:
+        """The value of ``metric`` (recency: last_order_at, frequency, monetary) at these 1-based ranks."""
+
+    def set_meta_value(self, key: str, value: str) -> bool:
+        """Store ``value`` under ``key`` in ``meta``; whether it changed."""
+
+
 class TransactionPort(Protocol):
     """The transaction itself: savepoints, a liveness probe, notifications and the batch view."""
 
@@ -793,7 +807,7 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort, CampaignsPort,
+              BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, MembershipPort, SegmentsPort, CampaignsPort,
               TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
@@ -817,7 +831,7 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, MembershipPort, SegmentsPort,
+                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, MembershipPort, SegmentsPort,
                            CampaignsPort, TransactionPort)
 
 

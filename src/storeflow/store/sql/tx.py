@@ -27,13 +27,14 @@ from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
 from storeflow.store.sql.segments_ops import SegmentsOps
 from storeflow.store.sql.segment_flows_ops import SegmentFlowsOps
+from storeflow.store.sql.segment_stats_ops import SegmentStatsOps
 
 if TYPE_CHECKING:
     from storeflow.store.ports import StoreTx, WriteBehind
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps, SegmentFlowsOps, MembershipOps, SegmentsOps, CampaignsOps):
+            DatesOps, SegmentFlowsOps, SegmentStatsOps, MembershipOps, SegmentsOps, CampaignsOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

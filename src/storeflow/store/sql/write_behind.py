@@ -503,6 +503,8 @@ PASS_THROUGH = frozenset({
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
     # segment-triggered flows
     "set_segment_backfill", "segment_members_after",
+    # segment statistics: the meta row
+    "set_meta_value",
     # segment membership (segment tables only; ingest queues changed profiles through it)
     "segments_of", "memberships_of", "is_member", "enter_segment", "exit_segment", "members_in_range",
     "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
@@ -521,6 +523,8 @@ Effect = Literal["keep", "products", "all"]
 FLUSHING: dict[str, Effect] = {
     **dict.fromkeys(("get_variant", "variant_by_sku", "lock_run", "get_run", "update_run", "remove_wait",
                      "order_aggregates_of",
+                     # segment statistics: customers ranked from the profiles
+                     "count_customers", "customer_values_at",
                      # segment member pages and preview (they read profiles: email, phone)
                      "segment_members_page", "segment_members_at", "preview_segment",
                      # segment membership reads of profiles and their records
