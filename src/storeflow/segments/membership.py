@@ -77,16 +77,15 @@ class SegmentEngine:
         with self.store.read() as tx:
             self.segments.refresh(tx)
             states = {str(s["id"]): s for s in tx.segment_states()}
-            stats_changed = self._load_stats(tx)
+            self._load_stats(tx)
         if not self.segments.ordered():
             return 0
         woke = False
         changes = 0
         for seg in self.segments.ordered():
             state = states.get(seg.id)
-            stale = state is not None and state["computed_version"] != seg.version
-            if stale or (stats_changed and seg.uses_stats):
-                changes += self._compute(seg, now, force=not stale)
+            if state is not None and state["computed_version"] != seg.version:
+                changes += self._compute(seg, now)
         n, w = self._drain(now)
         changes, woke = changes + n, woke or w
         n, w = self._due(now)
@@ -111,19 +110,17 @@ class SegmentEngine:
         return any(str(s["id"]) in versions and s["computed_version"] != versions[str(s["id"])]
                    for s in tx.segment_states())
 
-    def _load_stats(self, tx: StoreTx) -> bool:
-        """Read the segment statistics; True when they changed since this engine last read them
-        (not on the first read): the segments using them are then computed in full again."""
+    def _load_stats(self, tx: StoreTx) -> None:
+        """Read the segment statistics (parsed again only when they changed). A change of them
+        resets the computed_version of the segments using rfm or top (segments/stats.py), so
+        those are computed in full again."""
         text = tx.meta_value(STATS_KEY)
-        if text == self._stats_text:
-            return False
-        first = self._stats_text is None and self._stats is None
-        self._stats_text = text
-        self._stats = SegmentStats.from_json(json.loads(text)) if text else None
-        return not first
+        if text != self._stats_text:
+            self._stats_text = text
+            self._stats = SegmentStats.from_json(json.loads(text)) if text else None
 
     # -- 1. full computations -----------------------------------------------------------------------
-    def _compute(self, seg: LiveSegment, now: datetime, *, force: bool = False) -> int:
+    def _compute(self, seg: LiveSegment, now: datetime) -> int:
         """Compute one segment in full; the membership changes recorded (no events)."""
         changes = 0
         dependants = self.segments.dependants([seg.id])
@@ -136,8 +133,8 @@ class SegmentEngine:
                 self.segments.invalidate()  # edited meanwhile: the next tick computes the new version
                 self.pending = True
                 return 0
-            if state["computed_version"] == seg.version and not force:
-                return 0
+            if state["computed_version"] == seg.version:
+                return 0  # another engine computed it meanwhile
             after = ""
             while page := tx.profile_id_page(after, self.compute_page):
                 upto = page[-1]
