@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from storeflow.errors import FlowValidationError
@@ -137,8 +137,14 @@ def _read_operand(op: str, value: Any, loc: Loc, problems: Problems) -> Any:
             return value
         problems.add(loc, f"must be true or false, not {type_name(value)}")
         return None
-    if op in ("within", "older_than", "anniversary_within"):
+    if op in ("within", "older_than"):
         return read_duration(value, loc, problems)
+    if op == "anniversary_within":
+        days = read_duration(value, loc, problems)
+        if days is not None and days % timedelta(days=1):
+            problems.add(loc, f'"{value}" is not a whole number of days', "e.g. 7d: today and the next 6 days")
+            return None
+        return days
     if op in ("before", "after"):
         return read_instant(value, loc, problems)
     if value is None:

@@ -7,33 +7,25 @@ and the negations ``ne``, ``not_in``, ``not_contains``, which are exactly ``not`
 Free values (``any``: properties) compare by their own type: numbers (and numeric text against a
 number, always for gt/gte/lt/lte) as exact decimals, dates and date-times as instants, text exactly.
 Values of types that cannot be compared make the comparison false. History conditions ask a
-:class:`HistoryPort` for the profile's past events.
+:class:`HistoryPort` for the profile's past events; the collection and profile conditions of segments
+(orders, carts, messages, in_segment, identity, purchase_overdue, rfm, top) a :class:`ProfileData`
+(collections_eval.py; the exact rules are docs/segments.md's "The condition language").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Final, Protocol
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from storeflow.clock import utc
 from storeflow.errors import ConditionError, Problem
-from storeflow.flows.conditions import (
-    AllOf,
-    AnyOf,
-    Comparison,
-    Condition,
-    CountAggregate,
-    ExistsAggregate,
-    History,
-    LastSeenAggregate,
-    Not,
-    SumAggregate,
-)
+from storeflow.flows.conditions import AllOf, AnyOf, Comparison, Condition, History, Not
 from storeflow.flows.paths import resolve
 from storeflow.flows.record_schema import declared_type, read_as
+from storeflow.flows.segment_stats import SegmentStats
 from storeflow.flows.values import as_datetime, as_decimal, is_number
 
 _NEGATIONS: Final = frozenset({"ne", "not_in", "not_contains"})
@@ -49,6 +41,34 @@ class HistoryPort(Protocol):
         ...
 
 
+@runtime_checkable
+class ProfileData(HistoryPort, Protocol):
+    """What the collection and profile conditions of segments read about one profile. Every method
+    answers the profile's whole data; the evaluator picks the items by time (an item after
+    ``now`` never counts, so a condition can be evaluated "as of" an instant)."""
+
+    def orders(self, profile_id: str) -> Sequence[Mapping[str, Any]]:
+        """Every order of the profile as ``order`` records (engine.records.order_record, with the
+        derived fields categories and product_tags read from the products)."""
+        ...
+
+    def carts(self, profile_id: str) -> Sequence[Mapping[str, Any]]:
+        """Every cart of the profile as ``cart`` records."""
+        ...
+
+    def messages(self, profile_id: str, channel: str | None) -> Sequence[Mapping[str, Any]]:
+        """The messages sent to the profile (on ``channel``; every channel for None) as ``message`` records."""
+        ...
+
+    def identity_kinds(self, profile_id: str) -> frozenset[str]:
+        """The kinds of the profile's identities (email, phone, customer_id, ...)."""
+        ...
+
+    def segments_of(self, profile_id: str) -> frozenset[str]:
+        """The segments the profile is a current member of."""
+        ...
+
+
 @dataclass(frozen=True)
 class EvalContext:
     record: Mapping[str, Any]
@@ -58,26 +78,39 @@ class EvalContext:
     profile_id: str | None = None
     flow_started_at: datetime | None = None
     trigger_at: datetime | None = None
+    data: ProfileData | None = None
+    """The profile's collections, identities and memberships; None: ``history`` when it is a
+    ProfileData too, else collection and profile conditions cannot be evaluated (ConditionError)."""
+    stats: SegmentStats | None = None
+    """The store's segment statistics; None: every rfm and top condition is false."""
+    store_tz: str = "UTC"
+    """The store's time zone (IANA name): ``anniversary_within`` counts days in it."""
 
 
 def evaluate(condition: Condition, ctx: EvalContext) -> bool:
     """True when ``condition`` holds for ``ctx``. Raises ConditionError when it cannot be evaluated
-    (a history condition without a history port or profile, or without the anchor of its ``since``)."""
+    (a history condition without a history port or profile, or without the anchor of its ``since``;
+    a collection or profile condition without profile data)."""
     if isinstance(condition, Comparison):
         path = condition.path
         actual = read_as(declared_type(path.root, path.segments), resolve(ctx.record, path))
-        return compare(condition.op, actual, condition.value, utc(ctx.now))
+        return compare(condition.op, actual, condition.value, utc(ctx.now), ctx.store_tz)
     if isinstance(condition, AllOf):
         return all(evaluate(child, ctx) for child in condition.conditions)
     if isinstance(condition, AnyOf):
         return any(evaluate(child, ctx) for child in condition.conditions)
     if isinstance(condition, Not):
         return not evaluate(condition.condition, ctx)
-    return _evaluate_history(condition, ctx)
+    from storeflow.flows import collections_eval  # it imports this module
+
+    if isinstance(condition, History):
+        return collections_eval.evaluate_collection(condition, ctx)
+    return collections_eval.evaluate_profile_node(condition, ctx)
 
 
-def compare(op: str, actual: Any, expected: Any, now: datetime) -> bool:
-    """Apply one comparison operator: ``actual`` comes from the record, ``expected`` from the flow."""
+def compare(op: str, actual: Any, expected: Any, now: datetime, store_tz: str = "UTC") -> bool:
+    """Apply one comparison operator: ``actual`` comes from the record, ``expected`` from the flow.
+    ``store_tz`` is the time zone ``anniversary_within`` counts days in."""
     if op == "exists":
         return (actual is not None) is bool(expected)
     if actual is None:
@@ -101,13 +134,15 @@ def compare(op: str, actual: Any, expected: Any, now: datetime) -> bool:
         return not _contains(actual, expected)
     if op == "starts_with":
         return isinstance(actual, str) and isinstance(expected, str) and actual.startswith(expected)
-    return _compare_time(op, actual, expected, now)
+    return _compare_time(op, actual, expected, now, store_tz)
 
 
-def _compare_time(op: str, actual: Any, expected: Any, now: datetime) -> bool:
+def _compare_time(op: str, actual: Any, expected: Any, now: datetime, store_tz: str) -> bool:
     when = as_datetime(actual)
     if when is None:
         return False
+    if op == "anniversary_within":
+        return anniversary_within(when.date(), expected, store_today(now, store_tz))
     if op == "within":
         return bool(now - expected <= when <= now)
     if op == "older_than":
@@ -163,6 +198,33 @@ def _contains(actual: Any, needle: Any) -> bool:
     return False
 
 
+# --- anniversaries --------------------------------------------------------------------------
+
+
+def store_today(now: datetime, store_tz: str) -> date:
+    """The date of ``now`` in the store's time zone."""
+    return utc(now).astimezone(ZoneInfo(store_tz)).date()
+
+
+def anniversary_on(year: int, day: date) -> date:
+    """The anniversary of ``day`` (its month and day) in ``year``; 29 February is 28 February in
+    a year that is not a leap year."""
+    try:
+        return day.replace(year=year)
+    except ValueError:  # 29 February in a common year
+        return date(year, 2, 28)
+
+
+def anniversary_within(day: date, period: timedelta, today: date) -> bool:
+    """Whether an anniversary of ``day`` falls on one of the ``period.days`` days starting ``today``
+    (today .. today + days - 1; ``1d`` is today only, ``7d`` today and the next 6 days)."""
+    days = period.days
+    if days < 1:
+        return False
+    last = today + timedelta(days=days - 1)
+    return any(today <= anniversary_on(year, day) <= last for year in range(today.year, last.year + 1))
+
+
 # --- history ---------------------------------------------------------------------------------
 
 
@@ -171,7 +233,8 @@ def _fail(message: str, hint: str | None = None) -> ConditionError:
 
 
 def history_since(node: History, ctx: EvalContext) -> datetime | None:
-    """The start of the history window of ``node`` in ``ctx`` (None = all time)."""
+    """The start of the history window of ``node`` in ``ctx`` (None = all time, or a start that
+    depends on the profile: ``first_order``)."""
     window = node.window
     if window.within is not None:
         return utc(ctx.now) - window.within
@@ -185,46 +248,20 @@ def history_since(node: History, ctx: EvalContext) -> datetime | None:
         return utc(ctx.trigger_at)
     if isinstance(window.since, datetime):
         return utc(window.since)
+    if window.between is not None:
+        return utc(window.between[0])
     return None
 
 
-def _evaluate_history(node: History, ctx: EvalContext) -> bool:
-    if ctx.history is None or ctx.profile_id is None:
-        raise _fail(
-            f'cannot evaluate a history condition on "{node.event}" without a profile and its history',
-            "history conditions work in flows that run for a profile",
-        )
-    now = utc(ctx.now)
-    events = ctx.history.events(ctx.profile_id, node.event, history_since(node, ctx), now)
-    if node.where is not None:
-        where = node.where
-        events = [event for event in events if evaluate(where, _historic_context(ctx, event))]
-    agg = node.aggregate
-    if isinstance(agg, ExistsAggregate):
-        return bool(events) is agg.value
-    if isinstance(agg, CountAggregate):
-        return compare(agg.op, len(events), agg.value, now)
-    if isinstance(agg, SumAggregate):
-        total = Decimal(0)
-        for event in events:
-            amount = as_decimal(resolve({"event": event}, agg.of))
-            if amount is not None:
-                total += amount
-        return compare(agg.op, total, agg.value, now)
-    return _last_seen(agg, events, now)
-
-
-def _historic_context(ctx: EvalContext, event: Mapping[str, Any]) -> EvalContext:
-    return replace(ctx, record={"event": event}, history=None)
-
-
-def _last_seen(agg: LastSeenAggregate, events: Sequence[Mapping[str, Any]], now: datetime) -> bool:
-    times = [t for t in (as_datetime(event.get("occurred_at")) for event in events) if t is not None]
-    if not times:
-        return agg.op == "older_than"
-    latest = max(times)
-    cutoff = now - agg.period
-    return latest >= cutoff if agg.op == "within" else latest < cutoff
-
-
-__all__ = ["EvalContext", "HistoryPort", "compare", "evaluate", "history_since", "values_equal"]
+__all__ = [
+    "EvalContext",
+    "HistoryPort",
+    "ProfileData",
+    "anniversary_on",
+    "anniversary_within",
+    "compare",
+    "evaluate",
+    "history_since",
+    "store_today",
+    "values_equal",
+]

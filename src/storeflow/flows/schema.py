@@ -100,7 +100,7 @@ def _collection_forms() -> list[dict[str, Any]]:
         "last_seen": seen,
     }
     assert set(aggregates) == set(AGGREGATES)
-    extra = {
+    extra: dict[str, tuple[dict[str, Any], list[str]]] = {
         "history": ({"event": _ref("eventType")}, ["event"]),
         "orders": ({}, []),
         "carts": ({}, []),
