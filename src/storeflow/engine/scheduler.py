@@ -109,7 +109,7 @@ class Scheduler:
         its ``segment_entered`` event, or an earlier backfill) starts none: one run per entry."""
         trigger = defn.trigger
         assert isinstance(trigger, SegmentTrigger)
-        page = tx.segment_members_after(trigger.segment, after or "", self.backfill_page)
+        page = tx.segment_members_page(trigger.segment, after or None, self.backfill_page)
         entries = tx.entries_of_profiles([m["profile_id"] for m in page], [defn.id])
         started = 0
         for member in page:

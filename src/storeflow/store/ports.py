@@ -505,9 +505,6 @@ class SegmentFlowsPort(Protocol):
     def set_segment_backfill(self, flow_id: str, version: int, now: datetime, *, restart: bool) -> bool:
         """Start the members backfill of a live include_existing flow unless it has one and not ``restart``."""
 
-    def segment_members_after(self, segment_id: str, after: str, limit: int) -> list[dict[str, Any]]:
-        """A page of the segment's current members (profile_id, entered_at) with profile id above ``after``."""
-
 
 class MembershipPort(Protocol):
     """Segment membership: current members and their history, the queue of profiles to

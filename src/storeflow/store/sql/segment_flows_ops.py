@@ -1,16 +1,15 @@
 """Segment-triggered flows: the backfill that starts a run for each current member of the segment
 when a flow with ``include_existing: true`` goes live (the schedules row of kind "segment", paged
-by profile id like a date flow's backfill), and the pages of members it reads."""
+by profile id like a date flow's backfill, through ``segment_members_page``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
 from storeflow.store.sql.common import TxBase
-from storeflow.store.tables import profiles, schedules, segment_members
+from storeflow.store.tables import schedules
 
 
 class SegmentFlowsOps(TxBase):
@@ -27,14 +26,3 @@ class SegmentFlowsOps(TxBase):
         stmt = self.upsert(schedules).values(flow_id=flow_id, **values)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["flow_id"], set_=values))
         return True
-
-    def segment_members_after(self, segment_id: str, after: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` current members of the segment with a profile id above ``after``, in id
-        order: dicts of profile_id and entered_at (the start of their stay). Merged profiles are left out."""
-        rows = self.conn.execute(
-            select(segment_members.c.profile_id, segment_members.c.entered_at)
-            .join(profiles, profiles.c.id == segment_members.c.profile_id)
-            .where(segment_members.c.segment_id == segment_id, segment_members.c.profile_id > after,
-                   profiles.c.merged_into.is_(None))
-            .order_by(segment_members.c.profile_id).limit(limit))
-        return [dict(r) for r in rows.mappings()]
