@@ -9,7 +9,19 @@ the database server or for a CPU that something else was using.
 
 from __future__ import annotations
 
-from benchmarks import bulk_import, email, ingest, latency, month, steps, timers
+from benchmarks import (
+    bulk_import,
+    campaign,
+    email,
+    ingest,
+    latency,
+    month,
+    segment_eval,
+    segment_ingest,
+    segment_time,
+    steps,
+    timers,
+)
 from benchmarks.common import Figure, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
@@ -20,6 +32,10 @@ SCENARIOS: dict[str, Scenario] = {
     "timers": timers.run,
     "email": email.run,
     "month": month.run,
+    "segment_eval": segment_eval.run,
+    "segment_ingest": segment_ingest.run,
+    "segment_time": segment_time.run,
+    "campaign": campaign.run,
 }
 
 __all__ = ["SCENARIOS", "Figure", "Scenario"]

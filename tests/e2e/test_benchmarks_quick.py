@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"ingest api", "ingest engine", "ingest floor", "import", "import floor", "latency", "latency paced",
-             "steps", "email", "email render", "email send", "month", "timers"}
+             "steps", "email", "email render", "email send", "month", "timers",
+             "segment_eval count", "segment_eval ids", "segment_eval floor",
+             "segment_ingest", "segment_ingest none", "segment_ingest entered",
+             "segment_time", "segment_time compute", "campaign", "campaign send", "campaign audience"}
 POSTGRES_ONLY = {"timers procrastinate"}  # the peer job queue runs on PostgreSQL only
 
 
@@ -57,8 +61,26 @@ def check_figures(doc: dict[str, object], backend: str) -> None:
         assert timers["fired_per_second"] > 0 and timers["worker_peak_rss_mb"] > 0 and timers["seed_seconds"] > 0
     if backend == "postgres":
         assert by_name["timers"]["details"]["vs_procrastinate"]["late_p99_ratio"] > 0
+    check_segment_figures(by_name)
     machine = doc["machine"]
     assert isinstance(machine, dict) and machine["cores"] and machine["python"]
+
+
+def check_segment_figures(by_name: dict[str, dict[str, Any]]) -> None:
+    """Issue 9's scenarios: the compiled segment agrees with the hand-written one, probes entered,
+    exits came due, every campaign recipient was handled and every message sent arrived."""
+    members = by_name["segment_eval count"]["details"]["members"]
+    assert members["count"] == members["ids"] == members["floor"] > 0, members
+    ingest = by_name["segment_ingest"]["details"]
+    assert ingest["segments"] == 50 and ingest["live_flows"] == 47 and ingest["slower_percent"] is not None
+    entered = by_name["segment_ingest entered"]["details"]["probe"]
+    assert entered["count"] > 0 and entered["p99_s"] >= entered["p50_s"] >= 0
+    time_ = by_name["segment_time"]["details"]
+    assert time_["exited"] + time_["unexited"] == time_["due"] and time_["late_p99_s"] >= time_["late_p50_s"]
+    assert time_["worker_peak_rss_mb"] > 0 and by_name["segment_time compute"]["count"] == time_["members"]
+    camp = by_name["campaign"]["details"]
+    assert camp["audience"] == camp["queued"] + camp["skipped"] > 0 and camp["freeze_queue_s"] > 0
+    assert camp["smtp_received"] >= camp["sent_total"] > 0
 
 
 def test_quick_benchmarks_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

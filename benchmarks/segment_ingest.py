@@ -1,0 +1,222 @@
+"""Ingest with 50 live segments against none, and how soon ``segment_entered`` is stored.
+
+Each round is one fresh database with the 47 flows (``flows47.py``) and either no segment or the
+fifty of ``segments50.py`` (computed in full once, on the empty store). A real worker process
+(``storeflow serve --worker-only``, system clock: the flows' steps, their emails to a local SMTP
+server, and the membership engine as the app runs it) runs beside this process, which ingests the
+workload's commerce events (``workload.commerce_events``, 5,000 shoppers) through
+``Storeflow.ingest`` in batches of 1,000 as fast as it goes. Rounds alternate none / fifty, so the
+shared machine's drift hits both alike; the figures are the medians.
+
+- ``segment_ingest``: events/s with the fifty segments, beside the same without
+  (target: at most 15% slower), and how long after the last batch every queued change was applied.
+- ``segment_ingest entered``: one ``bench_probe`` event of a fresh profile rides in every batch and
+  enters the ``probe`` segment; its latency is the ``segment_entered`` event's ``received_at`` minus
+  the probe's ``received_at`` (both stored; target p99 <= 1 s). Every other entry by an event is
+  also timed, against the latest event its profile had stored before it (``entries_*``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from benchmarks.common import BenchmarkError, Figure, open_storeflow
+from benchmarks.email import SmtpSink
+from benchmarks.flows47 import apply_all
+from benchmarks.latency import worker_process
+from benchmarks.segments50 import PROBE_EVENT, PROBE_SEGMENT, SEGMENTS_50
+from benchmarks.targets import Target
+from benchmarks.workload import commerce_events
+from storeflow.clock import SystemClock
+from storeflow.store.sql.tx import sql_connection
+from storeflow.store.tables import events, segment_changes, segment_membership_log, segments
+
+
+@dataclass(frozen=True)
+class Sizes:
+    events: int
+    batch: int
+    profiles: int
+    rounds: int  # of each configuration, alternated
+    settle_cap_s: float  # give up waiting for the engine this long after the last batch
+
+
+QUICK = Sizes(events=600, batch=200, profiles=100, rounds=1, settle_cap_s=60.0)
+FULL = Sizes(events=30_000, batch=1_000, profiles=5_000, rounds=2, settle_cap_s=300.0)
+
+
+def run(target: Target, quick: bool) -> list[Figure]:
+    sizes = QUICK if quick else FULL
+    none: list[dict[str, Any]] = []
+    fifty: list[dict[str, Any]] = []
+    for _ in range(sizes.rounds):
+        none.append(one_round(target, sizes, with_segments=False))
+        fifty.append(one_round(target, sizes, with_segments=True))
+    rate_none = statistics.median(r["events_per_second"] for r in none)
+    rate_50 = statistics.median(r["events_per_second"] for r in fifty)
+    slower = round(100 * (1 - rate_50 / rate_none), 1) if rate_none else None
+    last = fifty[-1]
+    probes = sorted(x for r in fifty for x in r["probe_latencies_s"])
+    entries = sorted(x for r in fifty for x in r["entry_latencies_s"])
+    lat = _summary(probes)
+    ent = _summary(entries)
+    common = {"events": sizes.events, "batch": sizes.batch, "profiles": sizes.profiles, "live_flows": last["flows"],
+              "rounds": sizes.rounds, "topology": "ingest in this process; storeflow serve --worker-only beside it"}
+    base = Figure(target.name, "segment_ingest none", sizes.events, "events",
+                  statistics.median(r["ingest_s"] for r in none),
+                  {**common, "segments": 0, "runs": none},
+                  note=f"{last['flows']} live flows, no segment, batches of {sizes.batch:,}; rounds "
+                       + " · ".join(f"{r['events_per_second']:,.0f}" for r in none) + " events/s")
+    with_50 = Figure(target.name, "segment_ingest", sizes.events, "events",
+                     statistics.median(r["ingest_s"] for r in fifty),
+                     {**common, "segments": last["segments"], "slower_percent": slower,
+                      "settle_s_median": statistics.median(r["settle_s"] for r in fifty), "runs": fifty},
+                     note=(f"{last['flows']} live flows + {last['segments']} live segments: "
+                           f"{slower:+.1f}% slower than none (target ≤ 15%); rounds "
+                           + " · ".join(f"{r['events_per_second']:,.0f}" for r in fifty)
+                           + f" events/s; every change applied {statistics.median(r['settle_s'] for r in fifty):.1f}"
+                           " s after the last batch"))
+    entered = Figure(target.name, "segment_ingest entered", len(probes), "probes",
+                     sum(r["ingest_s"] for r in fifty),
+                     {**common, "probe": lat, "entries": ent,
+                      "entries_by_event": len(entries)},
+                     note=(f"event received -> segment_entered stored: p50 {lat['p50_s']} s, p99 {lat['p99_s']} s, "
+                           f"max {lat['max_s']} s over {len(probes)} probes (target p99 ≤ 1 s); all "
+                           f"{len(entries):,} entries by event: p99 {ent['p99_s']} s"))
+    return [with_50, base, entered]
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"p50_s": None, "p99_s": None, "max_s": None, "count": 0}
+
+    def pct(p: float) -> float:
+        return round(values[min(len(values) - 1, int(p * len(values)))], 3)
+
+    return {"p50_s": pct(0.5), "p90_s": pct(0.9), "p99_s": pct(0.99), "max_s": round(values[-1], 3),
+            "count": len(values)}
+
+
+def _probe(n: int) -> dict[str, Any]:
+    return {"type": PROBE_EVENT, "id": f"probe-{n}", "email": f"probe{n}@bench.example",
+            "occurred_at": datetime.now(UTC).isoformat()}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(target: Target, sizes: Sizes, *, with_segments: bool) -> dict[str, Any]:
+    with target.database() as url, SmtpSink() as smtp:
+        settings = {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "signing_secret": "b" * 32}
+        sf = open_storeflow(url, SystemClock(), **settings)
+        try:
+            flows = apply_all(sf)
+            applied = 0
+            if with_segments:
+                defns = [sf.segments.load(doc, source=f"segments50/{doc['id']}.json") for doc in SEGMENTS_50]
+                applied = len(sf.segments.apply_all(defns))
+            workload = commerce_events(sizes.events, profiles=sizes.profiles, now=datetime.now(UTC))
+            env = {"STOREFLOW_SMTP_HOST": "127.0.0.1", "STOREFLOW_SMTP_PORT": str(smtp.port),
+                   "STOREFLOW_SIGNING_SECRET": "b" * 32, "STOREFLOW_WORKER_POLL_INTERVAL_S": "0.05"}
+            with worker_process(url, env) as worker:
+                if with_segments:
+                    _wait(lambda: _uncomputed(sf) == 0, 120.0, "the worker did not compute the new segments")
+                worker_cpu0 = _cpu_seconds(worker.pid)
+                started, cpu0 = time.perf_counter(), time.process_time()
+                accepted = 0
+                for n, i in enumerate(range(0, len(workload), sizes.batch)):
+                    items = workload[i:i + sizes.batch] + ([_probe(n)] if with_segments else [])
+                    accepted += sum(1 for r in sf.ingest(items) if r.status == "accepted")
+                ingest_s, cpu = time.perf_counter() - started, time.process_time() - cpu0
+                probes = (len(workload) + sizes.batch - 1) // sizes.batch if with_segments else 0
+                settle_s = 0.0
+                if with_segments:
+                    _wait(lambda: _settled(sf, probes), sizes.settle_cap_s,
+                          "the membership engine did not catch up")
+                    settle_s = time.perf_counter() - started - ingest_s
+                worker_cpu = _cpu_seconds(worker.pid)
+            probe_lat, entry_lat = _latencies(sf) if with_segments else ([], [])
+        finally:
+            sf.close()
+    expected = sizes.events + (probes if with_segments else 0)
+    if accepted != expected:
+        raise BenchmarkError(f"segment_ingest: {accepted} of {expected} events accepted")
+    if with_segments and len(probe_lat) != probes:
+        raise BenchmarkError(f"segment_ingest: {len(probe_lat)} of {probes} probes entered {PROBE_SEGMENT}")
+    return {"flows": flows, "segments": applied, "ingest_s": round(ingest_s, 3), "cpu_seconds": round(cpu, 3),
+            "events_per_second": round(sizes.events / ingest_s, 1), "settle_s": round(settle_s, 3),
+            "worker_cpu_seconds": round(worker_cpu - worker_cpu0, 3)
+            if worker_cpu is not None and worker_cpu0 is not None else None,
+            "probe_latencies_s": probe_lat, "entry_latencies_s": entry_lat}
+
+
+def _wait(done: Any, cap: float, what: str) -> None:
+    deadline = time.monotonic() + cap
+    while not done():
+        if time.monotonic() > deadline:
+            raise BenchmarkError(f"segment_ingest: {what} within {cap:.0f} s")
+        time.sleep(0.1)
+
+
+def _uncomputed(sf: Any) -> int:
+    with sf.store.read() as tx:
+        return int(sql_connection(tx).execute(
+            select(func.count()).select_from(segments).where(
+                segments.c.status == "live",
+                (segments.c.computed_version.is_(None)) | (segments.c.computed_version != segments.c.current_version))
+        ).scalar_one())
+
+
+def _settled(sf: Any, probes: int) -> bool:
+    with sf.store.read() as tx:
+        queued = sql_connection(tx).execute(select(func.count()).select_from(segment_changes)).scalar_one()
+        entered = sql_connection(tx).execute(select(func.count()).select_from(segment_membership_log).where(
+            segment_membership_log.c.segment_id == PROBE_SEGMENT)).scalar_one()
+    return bool(queued == 0 and entered >= probes)
+
+
+def _latencies(sf: Any) -> tuple[list[float], list[float]]:
+    """Probe latencies (stored event to stored segment_entered) and, for every entry by an event,
+    its entered_at minus the latest non-segment event its profile had stored by then."""
+    with sf.store.read() as tx:
+        conn = sql_connection(tx)
+        sent = dict(conn.execute(select(events.c.profile_id, events.c.received_at)
+                                 .where(events.c.type == PROBE_EVENT)).all())
+        entered: dict[str, datetime] = {}
+        for pid, at, props in conn.execute(select(events.c.profile_id, events.c.received_at, events.c.properties)
+                                           .where(events.c.type == "segment_entered",
+                                                  events.c.profile_id.in_(list(sent)))):
+            if props.get("segment_id") == PROBE_SEGMENT:
+                entered[pid] = min(at, entered.get(pid, at))
+        stays = conn.execute(select(segment_membership_log.c.profile_id, segment_membership_log.c.entered_at)
+                             .where(segment_membership_log.c.entered_by == "event")).all()
+        times: dict[str, list[datetime]] = {}
+        for pid, at in conn.execute(select(events.c.profile_id, events.c.received_at)
+                                    .where(events.c.type.not_in(("segment_entered", "segment_exited")))):
+            times.setdefault(pid, []).append(at)
+    for values in times.values():
+        values.sort()
+    probe = sorted((entered[p] - sent[p]).total_seconds() for p in sent if p in entered)
+    import bisect
+
+    entries = []
+    for pid, at in stays:
+        seen = times.get(pid, [])
+        i = bisect.bisect_right(seen, at)
+        if i:
+            entries.append((at - seen[i - 1]).total_seconds())
+    return probe, sorted(entries)

@@ -1,0 +1,257 @@
+"""Time-relative exits: a segment "ordered within 30 days" with a million members, whose exits come
+due on the clock with nothing else happening.
+
+Seeding: N profiles, each with one order (``profiles.last_order_at`` and an ``orders`` row, written
+by set-based SQL). At the instant ``T0`` every one ordered within the last 30 days; ``rate`` of them
+per second leave during a window of ``window`` seconds starting ``lead`` seconds after ``T0`` (their
+orders were placed 30 days before), the rest over the following 30 days. The segment is computed in
+full once at ``T0`` (on a ``VirtualClock`` in this process: ``segment_time compute``), which stores
+every member and its due flip.
+
+Then a real worker (``Storeflow.serve_worker``, as ``storeflow serve --worker-only`` runs it) in its
+own process runs on the system clock shifted so that ``T0`` is the moment it is told to go (a pure
+offset: seconds pass at the real rate). Lateness is each exit's ``exited_at`` in the membership log
+minus the instant its order left the 30-day window; exits not made when the worker is stopped count
+with the time they had waited (a lower bound, shown as ≥). Memory: the worker's RSS sampled every
+0.25 s, and its peak, with N members and (full size) with a tenth as many.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+
+from benchmarks.common import BenchmarkError, Figure, open_storeflow
+from benchmarks.segment_data import Dialect, profile_id
+from benchmarks.targets import Target
+from benchmarks.timers import peak_rss_mb, rss_mb, watch
+from storeflow.clock import SystemClock, VirtualClock
+from storeflow.settings import Settings
+from storeflow.store.sql.tx import sql_connection
+from storeflow.store.tables import segment_due, segment_members, segment_membership_log
+
+SEGMENT = {"id": "ordered-30d", "name": "Ordered in the last 30 days",
+           "condition": {"orders": {"within": "30d"}, "exists": True}}
+WITHIN = timedelta(days=30)
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Load:
+    members: int
+    rate: int  # exits due per second in the window
+    window: float  # seconds
+    lead: float  # seconds from go to the window's first exit
+    drain_cap: float  # give up this long after the window closes
+
+    @property
+    def due(self) -> int:
+        return int(self.rate * self.window)
+
+
+QUICK = Load(members=2_000, rate=200, window=2.0, lead=1.0, drain_cap=20.0)
+FULL = Load(members=1_000_000, rate=1_000, window=15.0, lead=3.0, drain_cap=60.0)
+FULL_SMALL = 100_000
+
+
+def run(target: Target, quick: bool) -> list[Figure]:
+    load = QUICK if quick else FULL
+    small: dict[str, Any] | None = None
+    if not quick:
+        with target.database() as url:
+            small = exits(url, Load(FULL_SMALL, load.rate, load.window, load.lead, load.drain_cap))
+    with target.database() as url:
+        main = exits(url, load)
+    if small is not None:
+        main["with_100k_members"] = {k: small[k] for k in (
+            "late_p50_s", "late_p99_s", "late_max_s", "worker_peak_rss_mb", "worker_rss_sampled_max_mb",
+            "compute_seconds")}
+    bound = "≥" if main["unexited"] else ""
+    rss = f"worker RSS {main['worker_rss_ready_mb']} -> max {main['worker_rss_sampled_max_mb']} MB"
+    if small is not None:
+        rss += f" ({small['worker_rss_sampled_max_mb']} MB with {FULL_SMALL:,} members)"
+    note = (f"{load.members:,} members, {load.rate:,}/s due for {load.window:g}s: "
+            f"late p50 {bound}{main['late_p50_s']}s p99 {bound}{main['late_p99_s']}s "
+            f"max {bound}{main['late_max_s']}s (target p99 ≤ 1s); {rss}")
+    if main["unexited"]:
+        note += f"; {main['unexited']:,} not exited after {load.drain_cap:g}s"
+    compute = Figure(target.name, "segment_time compute", load.members, "members", main["compute_seconds"],
+                     {"members": load.members, "due_rows": main["due_rows"], "seed_seconds": main["seed_seconds"]},
+                     note=f"full computation of '{SEGMENT['id']}' at T0: {load.members:,} members and their due "
+                          f"flips stored (the engine's first tick after the segment is applied)")
+    return [Figure(target.name, "segment_time", main["exited"], "exits", main["exit_seconds"], main, note), compute]
+
+
+# -- seeding ---------------------------------------------------------------------------------------
+
+def seed(engine: Engine, load: Load) -> None:
+    """N profiles with one live order each; order i is placed 30 days before its exit instant."""
+    d = Dialect(engine.dialect.name)
+    t0 = T0.timestamp()
+    first = t0 + load.lead
+    later_span = WITHIN.total_seconds() - load.lead - load.window - 60
+    rest = max(load.members - load.due, 1)
+    # exit instant of profile i (1-based), seconds: the window's, then spread over the month
+    exit_s = (f"(CASE WHEN i <= {load.due} THEN {first} + (i - 1) * 1.0 / {load.rate} "
+              f"ELSE {first + load.window + 60} + (i - {load.due}) * {later_span} / {rest} END)")
+    placed = f"({exit_s} - {WITHIN.total_seconds()})"
+    if d.pg:
+        ts = f"to_timestamp({placed})"
+        numbers = f"generate_series(1, {load.members}) AS s(i)"
+        head = ""
+    else:
+        ts = f"(strftime('%Y-%m-%d %H:%M:%f', {placed}, 'unixepoch') || '000')"
+        numbers = "c"
+        head = f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {load.members}) "
+    created = d.ts(str(int(t0) - 90 * 86_400))
+    now = d.ts(str(int(t0)))
+    pid = d.hex_id("prof_", "i")
+    spent = d.json("'{\"IDR\":\"250000.00\"}'")
+    empty_map, empty_list = d.json("'{}'"), d.json("'[]'")
+    with engine.begin() as conn:
+        conn.execute(text(
+            f"{head}INSERT INTO profiles (id, email, locale, timezone, properties, tags, consent_email, consent_sms,"
+            f" consent_push, orders_count, total_spent, first_order_at, last_order_at, last_active_at, created_at,"
+            f" updated_at) SELECT {pid}, 'c' || i || '@bench.example', 'id_ID', 'Asia/Jakarta', {empty_map},"
+            f" {empty_list}, 'subscribed', 'never_asked', 'never_asked', 1, {spent}, {ts}, {ts}, {ts}, {created},"
+            f" {now} FROM {numbers}"))
+        conn.execute(text(
+            f"{head}INSERT INTO orders (id, profile_id, number, status, financial_status, fulfillment_status,"
+            f" currency, total_minor, refunded_minor, tags, shipping_country, line_items, properties, placed_at,"
+            f" updated_at) SELECT 'o-time-' || i, {pid}, '#' || i, 'open', 'paid', 'fulfilled', 'IDR', 25000000, 0,"
+            f" {empty_list}, 'ID', {empty_list}, {empty_map}, {ts}, {ts} FROM {numbers}"))
+    if d.pg:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE profiles"))
+            conn.execute(text("VACUUM ANALYZE orders"))
+
+
+# -- the worker process ----------------------------------------------------------------------------
+
+class OffsetClock(SystemClock):
+    """The system clock shifted by a fixed offset: seconds pass at the real rate."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def _worker(url: str, conn: Connection, go: MpEvent, stop: MpEvent, t0_real: Synchronized[float]) -> None:
+    """``Storeflow.serve_worker`` on the shifted system clock, until told to stop."""
+    conn.send({"rss_ready_mb": rss_mb()})
+    go.wait()
+    offset = T0 - datetime.fromtimestamp(t0_real.value, UTC)
+    from storeflow.app import Storeflow
+
+    sf = Storeflow(Settings(database_url=url), clock=OffsetClock(offset))
+    stopping = threading.Event()
+
+    def on_stop() -> None:
+        stop.wait()
+        stopping.set()
+        sf.wake()
+
+    threading.Thread(target=on_stop, daemon=True).start()
+    cpu = time.process_time()
+    sf.serve_worker(stopping)
+    conn.send({"cpu_seconds": round(time.process_time() - cpu, 3), "rss_end_mb": rss_mb(),
+               "peak_rss_mb": peak_rss_mb()})
+    sf.close()
+
+
+def exits(url: str, load: Load) -> dict[str, Any]:
+    sf = open_storeflow(url, VirtualClock(T0))
+    engine: Engine = getattr(sf.store, "engine")  # noqa: B009 - SqlStore has it, the Store port does not
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    go, stop = ctx.Event(), ctx.Event()
+    t0_real = ctx.Value("d", 0.0)
+    proc = ctx.Process(target=_worker, args=(url, child, go, stop, t0_real), daemon=True)
+    try:
+        started = time.perf_counter()
+        seed(engine, load)
+        seed_seconds = time.perf_counter() - started
+        sf.segments.apply(sf.segments.load(SEGMENT, source="segment_time"))
+        started = time.perf_counter()
+        changes = sf.membership.tick()  # the full computation, at T0
+        compute_seconds = time.perf_counter() - started
+        with sf.store.read() as tx:
+            members = sql_connection(tx).execute(select(func.count()).select_from(segment_members)).scalar_one()
+            due_rows = sql_connection(tx).execute(select(func.count()).select_from(segment_due)).scalar_one()
+        if members != load.members:
+            raise BenchmarkError(f"segment_time: {members} members after the full computation ({changes} changes), "
+                                 f"not {load.members}")
+        proc.start()
+        ready = parent.recv()
+        t0_real.value = time.time()
+        go.set()
+        first = t0_real.value + load.lead
+        exited_count = [0]
+
+        def done() -> bool:
+            with sf.store.read() as tx:
+                exited_count[0] = sql_connection(tx).execute(
+                    select(func.count()).select_from(segment_membership_log)
+                    .where(segment_membership_log.c.exited_by == "time")).scalar_one()
+            return bool(exited_count[0] >= load.due)
+
+        samples = watch(proc, done, first + load.window + load.drain_cap)
+        stopped_at = time.time()
+        stop.set()
+        result = parent.recv() if parent.poll(60) else {}
+        proc.join(30)
+        with sf.store.read() as tx:
+            rows = sql_connection(tx).execute(
+                select(segment_membership_log.c.profile_id, segment_membership_log.c.exited_at)
+                .where(segment_membership_log.c.exited_by == "time")).all()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        parent.close()
+        child.close()
+        sf.close()
+    if not result:
+        raise BenchmarkError("segment_time: the worker process did not report")
+    offset = T0.timestamp() - t0_real.value  # virtual minus real
+    exit_of = {profile_id(i): first + (i - 1) / load.rate for i in range(1, load.due + 1)}  # real seconds
+    late: list[float] = []
+    exited_at: list[float] = []
+    for pid, at in rows:
+        due = exit_of.pop(pid, None)
+        if due is None:
+            raise BenchmarkError(f"segment_time: {pid} exited but was not due")
+        real = float(at.timestamp()) - offset
+        late.append(real - due)
+        exited_at.append(real)
+    unexited: list[float] = [stopped_at - due for due in exit_of.values()]
+    every = sorted([*late, *unexited])
+    if not every:
+        raise BenchmarkError("segment_time: no exit came due")
+
+    def pct(p: float) -> float:
+        return round(float(every[min(len(every) - 1, int(p * len(every)))]), 4)
+
+    span = max((max(exited_at) if exited_at else first) - first, 1e-6)
+    return {
+        "members": load.members, "due": load.due, "exited": len(late), "unexited": len(unexited),
+        "late_p50_s": pct(0.5), "late_p90_s": pct(0.9), "late_p99_s": pct(0.99), "late_max_s": round(every[-1], 4),
+        "exit_seconds": round(span, 3), "exits_per_second": round(len(late) / span, 1),
+        "offered_per_second": load.rate, "window_seconds": load.window,
+        "seed_seconds": round(seed_seconds, 3), "compute_seconds": round(compute_seconds, 3), "due_rows": due_rows,
+        "worker_cpu_seconds": result["cpu_seconds"], "worker_rss_ready_mb": ready["rss_ready_mb"],
+        "worker_rss_end_mb": result["rss_end_mb"], "worker_peak_rss_mb": result["peak_rss_mb"],
+        "worker_rss_sampled_max_mb": max(samples) if samples else None,
+        "worker_rss_samples_mb": samples[:: max(1, len(samples) // 40)],
+    }
