@@ -8,17 +8,19 @@ One :meth:`SegmentEngine.tick` does, in order (docs/segments.md, "How membership
    with the current members of the page, entries and exits are recorded with ``by = "compute"``
    and **no** ``segment_entered`` / ``segment_exited`` events: existing members of a new or edited
    segment do not fire entry triggers (flows ask for them with ``include_existing``).
-2. **Queued changes.** Ingest queued, in its own transaction, each profile an event changed in a
+2. **Time.** For a time-relative segment, each evaluated profile gets one ``segment_due`` row with
+   the next instant its truth flips if nothing else happens (``storeflow.flows.flips.next_flip``);
+   due rows are claimed through their index and exactly those pairs are re-evaluated (reason
+   ``time``), then the segments testing them with ``in_segment`` for the profiles that changed.
+3. **Queued changes.** Ingest queued, in its own transaction, each profile an event changed in a
    way some live segment reads (``storeflow.segments.segmentset``). The engine claims a batch of
    them (SKIP LOCKED on PostgreSQL), evaluates every computed live segment for exactly those
    profiles in dependency order (SQL restricted to their ids: one statement per segment and
    batch), writes entries and exits with their log rows, and ingests ``segment_entered`` /
    ``segment_exited`` (reason ``event``) in the same transaction, so flows trigger on them.
-3. **Time.** For a time-relative segment, each evaluated profile gets one ``segment_due`` row with
-   the next instant its truth flips if nothing else happens (``storeflow.flows.flips.next_flip``);
-   due rows are claimed through their index and exactly those pairs are re-evaluated (reason
-   ``time``). A membership change found by a full computation or a due flip queues the profile
-   again when another segment tests this one with ``in_segment``.
+
+A membership change found by a full computation queues the profile again when another segment
+tests this one with ``in_segment``.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class SegmentEngine:
 
     # -- the tick ---------------------------------------------------------------------------------
     def tick(self) -> int:
-        """Compute new and edited segments, drain the queued profiles, re-evaluate the due flips;
+        """Compute new and edited segments, re-evaluate the due flips, drain the queued profiles;
         returns the number of membership changes."""
         now = self.clock.now()
         self.pending = False
@@ -86,9 +88,9 @@ class SegmentEngine:
             state = states.get(seg.id)
             if state is not None and state["computed_version"] != seg.version:
                 changes += self._compute(seg, now)
-        n, w = self._drain(now)
-        changes, woke = changes + n, woke or w
         n, w = self._due(now)
+        changes, woke = changes + n, woke or w
+        n, w = self._drain(now)
         changes, woke = changes + n, woke or w
         if woke and self.on_wake is not None:
             self.on_wake()
@@ -162,7 +164,7 @@ class SegmentEngine:
                 if not ids:
                     return changes, woke
                 segs = self._computed(tx)
-                n, w = self._evaluate(tx, segs, ids, now, "event", requeue=False)
+                n, w = self._evaluate(tx, segs, ids, now, "event")
                 changes, woke = changes + n, woke or w
             if len(ids) < DRAIN_BATCH:
                 return changes, woke
@@ -179,8 +181,10 @@ class SegmentEngine:
                 and state["computed_version"] == seg.version]
 
     def _evaluate(self, tx: StoreTx, segs: list[LiveSegment], ids: list[str], now: datetime, reason: str, *,
-                  requeue: bool) -> tuple[int, bool]:
-        """Evaluate these segments (in this order) for these profiles; record and emit the changes."""
+                  computed: list[LiveSegment] | None = None) -> tuple[int, bool]:
+        """Evaluate these segments (in this order) for these profiles; record and emit the changes.
+        With ``computed`` (every computed segment, in dependency order), the segments testing these
+        ones with in_segment are then evaluated for the profiles whose membership changed."""
         current = tx.memberships_of(ids)
         tx.exit_segment([{"segment_id": s, "profile_id": p, "at": now, "by": reason}
                          for s, p in tx.merged_members(ids)])  # merged profiles are never members
@@ -194,9 +198,14 @@ class SegmentEngine:
             changed += [(seg, pid, True) for _, pid in entered] + [(seg, pid, False) for _, pid in exited]
             if seg.time_relative:
                 self._set_flips(tx, seg, ids, now)
-            if requeue and (entered or exited) and self.segments.dependants([seg.id]):
-                tx.queue_segment_changes([p for _, p in entered + exited], now)
-        return len(changed), self._emit(tx, changed, now, reason)
+        n, woke = len(changed), self._emit(tx, changed, now, reason)
+        if computed is not None and changed:
+            dependants = self.segments.dependants({seg.id for seg, _, _ in changed})
+            follow = [seg for seg in computed if seg.id in dependants]
+            if follow:
+                more, w = self._evaluate(tx, follow, sorted({pid for _, pid, _ in changed}), now, reason)
+                n, woke = n + more, woke or w
+        return n, woke
 
     def _emit(self, tx: StoreTx, changed: list[tuple[LiveSegment, str, bool]], now: datetime, reason: str) -> bool:
         """Ingest segment_entered / segment_exited for each change, in this transaction."""
@@ -249,9 +258,11 @@ class SegmentEngine:
                 by_segment: dict[str, list[str]] = defaultdict(list)
                 for row in due:
                     by_segment[str(row["segment_id"])].append(str(row["profile_id"]))
-                for seg in self._computed(tx):
+                computed = self._computed(tx)
+                for seg in computed:
                     if seg.id in by_segment:
-                        n, w = self._evaluate(tx, [seg], sorted(set(by_segment[seg.id])), now, "time", requeue=True)
+                        n, w = self._evaluate(tx, [seg], sorted(set(by_segment[seg.id])), now, "time",
+                                              computed=computed)
                         changes, woke = changes + n, woke or w
             if len(due) < DUE_BATCH:
                 return changes, woke
