@@ -154,3 +154,25 @@ def test_segment_users_are_live_flows_and_campaigns_to_send(store: Store) -> Non
         ("flow", "live-one"), ("campaign", "c-scheduled"), ("campaign", "c-sending")]
     assert users[0]["definition"] == {"id": "live-one", "v": 2} and users[0]["name"] == "LIVE-ONE"
     assert users[1]["definition"] == {"audience": {"include": ["vip"]}}
+
+
+def test_preview_counts_and_samples_by_the_sql_evaluator_without_writing(store: Store) -> None:
+    from zoneinfo import ZoneInfo
+
+    from storeflow.flows.condition_parser import parse_condition
+
+    with store.transaction() as tx:
+        for pid in ("p1", "p2", "p3", "p4"):
+            tx.create_profile(pid, T0, email=f"{pid}@example.com")
+        tx.merge_profiles("p1", "p4", T0)  # merged: never counted
+        for pid, orders in (("p1", 3), ("p2", 0), ("p3", 1), ("p4", 5)):
+            tx.update_profile(pid, T0, orders_count=orders)
+    with store.read() as tx:
+        revision = tx.segments_revision()
+        found = tx.preview_segment(parse_condition({"field": "profile.orders_count", "gte": 1}), now=T0,
+                                   store_tz=ZoneInfo("UTC"), stats=None, sample=1)
+        assert found == {"count": 2, "sample": [{"profile_id": "p1", "email": "p1@example.com"}]}
+        none = tx.preview_segment(parse_condition({"field": "profile.orders_count", "gte": 100}), now=T0,
+                                  store_tz=ZoneInfo("UTC"), stats=None, sample=5)
+        assert none == {"count": 0, "sample": []}
+        assert tx.segments_revision() == revision
