@@ -2,7 +2,8 @@
 messages a batch at a time, within the throttle.
 
 Every batch is one transaction: the due pending recipients are claimed (SKIP LOCKED on
-PostgreSQL, under the campaign's row lock, so the throttle holds across processes), each is checked
+PostgreSQL; a throttled campaign under its row lock, so the throttle holds across processes, an
+unthrottled one by several processes side by side), each is checked
 (merged profile, consent and suppression at send time, Smart Sending), its message rendered and
 enqueued in the outbox with the key ``campaign:{id}:{profile_id}``, and the recipient marked
 ``queued`` with the message id, or ``skipped`` with the reason, in the same transaction. A
@@ -134,13 +135,17 @@ class CampaignSender:
     # -- sending ---------------------------------------------------------------------------------------
     def _send_batch(self, campaign_id: str, now: datetime) -> int:
         with self.store.transaction() as tx:
-            row = tx.lock_campaign(campaign_id)
-            if row is None:  # another process is sending a batch of it (or it stopped sending)
-                self._throttled[campaign_id] = now + BUSY_RETRY
+            row = tx.get_campaign(campaign_id)
+            if row is None or row["status"] != "sending":
                 return 0
             defn = self.definition(row)
             limit = self.batch_size
             if defn.throttle:
+                # The throttle counts what every process queued: one batch of the campaign at a time.
+                # Unthrottled, processes claim disjoint recipients side by side (SKIP LOCKED).
+                if tx.lock_campaign(campaign_id) is None:  # another process is sending a batch of it
+                    self._throttled[campaign_id] = now + BUSY_RETRY
+                    return 0
                 recent, first = tx.campaign_queued_since(campaign_id, now - WINDOW)
                 if recent >= defn.throttle:
                     self._throttled[campaign_id] = (first or now) + WINDOW
