@@ -295,3 +295,26 @@ def test_bounded_and_typed_bodies_and_private_key(sqlite_api: Api) -> None:
     assert {"/v1/segments", "/v1/segments/validate", "/v1/segments/preview", "/v1/segments/schema",
             "/v1/segments/{segment_id}", "/v1/segments/{segment_id}/members",
             "/v1/segments/{segment_id}/export.csv"} <= set(openapi["paths"])
+
+
+def test_the_membership_engine_fills_an_applied_segment_and_a_new_version_recomputes_it(api: Api) -> None:
+    subscribed = "id: subscribed\nname: Subscribed\ncondition: {field: profile.consent.email, eq: subscribed}\n"
+    put(api, subscribed)
+    ids = []
+    for i, consent in enumerate(("subscribed", "unsubscribed", "subscribed")):
+        resp = api.client.post("/v1/profiles/identify", headers=api.auth, json={
+            "email": f"e{i}@example.com", "profile": {"consent": {"email": consent}}})
+        ids.append(resp.json()["profile_id"])
+    api.sf.drain()
+    shown = api.client.get("/v1/segments/subscribed", headers=api.auth).json()
+    assert (shown["computed_version"], shown["member_count"]) == (1, 2)
+    members = api.client.get("/v1/segments/subscribed/members", headers=api.auth).json()["members"]
+    assert [m["profile_id"] for m in members] == sorted([ids[0], ids[2]])
+
+    put(api, subscribed.replace("eq: subscribed", "eq: unsubscribed"))
+    assert api.client.get("/v1/segments/subscribed", headers=api.auth).json()["computed_version"] is None
+    api.sf.drain()
+    shown = api.client.get("/v1/segments/subscribed", headers=api.auth).json()
+    assert (shown["computed_version"], shown["member_count"]) == (2, 1)
+    members = api.client.get("/v1/segments/subscribed/members", headers=api.auth).json()["members"]
+    assert [m["profile_id"] for m in members] == [ids[1]]

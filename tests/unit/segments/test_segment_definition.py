@@ -21,7 +21,7 @@ name: VIP customers
 description: Big spenders who still buy
 condition:
   all:
-    - {field: profile.consent_email, eq: subscribed}
+    - {field: profile.consent.email, eq: subscribed}
     - {orders: {within: 365d}, sum: {of: order.total, gte: 1000}}
     - not: {in_segment: lapsed}
 """
