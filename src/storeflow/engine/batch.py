@@ -37,7 +37,14 @@ from storeflow.engine.effects import (
     with_property,
 )
 from storeflow.engine.messaging import Messaging
-from storeflow.engine.records import cart_record, event_record, order_record, product_record, profile_record
+from storeflow.engine.records import (
+    StoreProfileData,
+    cart_record,
+    event_record,
+    order_record,
+    product_record,
+    profile_record,
+)
 from storeflow.engine.runner import Outcome, RunState, StepLog
 from storeflow.errors import PermanentActionError
 from storeflow.flows import HistoryPort
@@ -90,7 +97,8 @@ class Batch:
         self.writes = Writes()
         self._run: Writes | None = None
         self._journal: dict[Key, tuple[dict[str, Any], dict[str, Any], int]] = {}  # row, saved fields, ops
-        self.history = BatchHistory(tx, rows)  # exit_when and history conditions, a query per event type
+        # exit_when and history conditions (a query per event type), the collections, in_segment
+        self.history = StoreProfileData(tx, BatchHistory(tx, rows))
         self.suppressed = BatchSuppressions(tx, self._rows["profile"].values)
         if rows:
             self._preload(rows)

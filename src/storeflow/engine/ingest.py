@@ -15,7 +15,7 @@ from storeflow.clock import Clock
 from storeflow.engine.changes import Change, order_cart_id, parse_change
 from storeflow.engine.flowset import FlowSet, event_too_old, start_run
 from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
-from storeflow.engine.records import RecordLoader, StoreHistory
+from storeflow.engine.records import RecordLoader, StoreProfileData
 from storeflow.errors import LostRace, NotFoundError
 from storeflow.flows import EvalContext, WaitForStep, evaluate, find_step, step_at
 from storeflow.model.events import PASSIVE_EVENTS, CanonicalEvent, EventIn, normalize_event
@@ -222,7 +222,7 @@ class Ingestor:
             path = find_step(defn, run["cursor"])
             step = step_at(defn, path) if path is not None else None
             if isinstance(step, WaitForStep) and step.where is not None:
-                ctx = EvalContext(record={"event": event}, now=now, history=StoreHistory(tx),
+                ctx = EvalContext(record={"event": event}, now=now, history=StoreProfileData(tx),
                                   profile_id=profile_id)
                 if not evaluate(step.where, ctx):
                     continue
@@ -243,7 +243,7 @@ class Ingestor:
         if not candidates:
             return []  # e.g. an import of history: nothing to build the record for
         record = RecordLoader(tx).build(event=event, profile_id=profile_id)
-        ctx = EvalContext(record=record, now=now, history=StoreHistory(tx) if profile_id else None,
+        ctx = EvalContext(record=record, now=now, history=StoreProfileData(tx) if profile_id else None,
                           profile_id=profile_id, trigger_at=event["occurred_at"])
         for version, defn in candidates:
             trigger_filter = getattr(defn.trigger, "filter", None)

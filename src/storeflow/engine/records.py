@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from storeflow.flows.evaluate import HistoryPort
 from storeflow.model.money import from_minor
 from storeflow.store.base import StoreTx
 
@@ -203,3 +204,61 @@ class StoreHistory:
     def events(self, profile_id: str, event_type: str, since: datetime | None,
                until: datetime) -> list[dict[str, Any]]:
         return self.tx.history_events(profile_id, event_type, since, until)
+
+
+class StoreProfileData(StoreHistory):
+    """The flows ProfileData (flows/evaluate.py) over the store: one profile's events (through
+    ``events``, a batch's HistoryPort, when given), orders, carts, messages, identity kinds and
+    current segment memberships, each read when a condition first asks and kept for the life of this
+    object (one evaluation, or one batch of runs). Ingest and the worker hand one to every condition,
+    so flows can test ``in_segment`` and the collection conditions."""
+
+    def __init__(self, tx: StoreTx, events: HistoryPort | None = None) -> None:
+        super().__init__(tx)
+        self._events = events
+        self._orders: dict[str, list[dict[str, Any]]] = {}
+        self._carts: dict[str, list[dict[str, Any]]] = {}
+        self._messages: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        self._identities: dict[str, frozenset[str]] = {}
+        self._segments: dict[str, frozenset[str]] = {}
+
+    def events(self, profile_id: str, event_type: str, since: datetime | None,
+               until: datetime) -> list[dict[str, Any]]:
+        if self._events is not None:
+            return cast(list[dict[str, Any]], list(self._events.events(profile_id, event_type, since, until)))
+        return super().events(profile_id, event_type, since, until)
+
+    def orders(self, profile_id: str) -> list[dict[str, Any]]:
+        found = self._orders.get(profile_id)
+        if found is None:
+            rows = self.tx.orders_of_profile(profile_id)
+            ids = sorted({pid for row in rows for pid in order_product_ids(row)})
+            products = self.tx.rows_by_id("product", ids, columns=("product_type", "tags")) if ids else {}
+            found = self._orders[profile_id] = [order_record(row, products) for row in rows]
+        return found
+
+    def carts(self, profile_id: str) -> list[dict[str, Any]]:
+        found = self._carts.get(profile_id)
+        if found is None:
+            found = self._carts[profile_id] = [cart_record(row) for row in self.tx.carts_of_profile(profile_id)]
+        return found
+
+    def messages(self, profile_id: str, channel: str | None) -> list[dict[str, Any]]:
+        key = (profile_id, channel)
+        found = self._messages.get(key)
+        if found is None:
+            rows = self.tx.messages_of_profile(profile_id, channel)
+            found = self._messages[key] = [message_record(row) for row in rows]
+        return found
+
+    def identity_kinds(self, profile_id: str) -> frozenset[str]:
+        found = self._identities.get(profile_id)
+        if found is None:
+            found = self._identities[profile_id] = frozenset(kind for kind, _ in self.tx.identities_of(profile_id))
+        return found
+
+    def segments_of(self, profile_id: str) -> frozenset[str]:
+        found = self._segments.get(profile_id)
+        if found is None:
+            found = self._segments[profile_id] = self.tx.segments_of(profile_id)
+        return found

@@ -224,6 +224,7 @@ def _walk(defn: FlowDefinition) -> _Walk:
 def _eval_ctx(run: RunState, env: StepEnv, record: dict[str, Any]) -> EvalContext:
     trigger_at = run.context.get("trigger_at")
     return EvalContext(record=record, now=env.now, history=env.history, profile_id=run.profile_id,
+                       store_tz=env.store_tz.key,
                        flow_started_at=run.started_at,
                        trigger_at=datetime.fromisoformat(trigger_at) if trigger_at else run.started_at)
 

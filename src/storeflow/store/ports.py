@@ -787,6 +787,19 @@ class SegmentStatsPort(Protocol):
         """Store ``value`` under ``key`` in ``meta``; whether it changed."""
 
 
+class ProfileDataPort(Protocol):
+    """One profile's collections for the Python condition evaluator (engine.records.StoreProfileData)."""
+
+    def orders_of_profile(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every order of the profile, oldest first."""
+
+    def carts_of_profile(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every cart and checkout of the profile, converted ones too."""
+
+    def messages_of_profile(self, profile_id: str, channel: str | None) -> list[dict[str, Any]]:
+        """Every message to the profile (on ``channel``; any channel for None), oldest first."""
+
+
 class TransactionPort(Protocol):
     """The transaction itself: savepoints, a liveness probe, notifications and the batch view."""
 
@@ -804,7 +817,7 @@ class TransactionPort(Protocol):
 
 
 class StoreTx(ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort, KeysPort,
-              BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, MembershipPort, SegmentsPort, CampaignsPort,
+              BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, ProfileDataPort, MembershipPort, SegmentsPort, CampaignsPort,
               TransactionPort, Protocol):
     """One transaction: a transaction offers every port."""
 
@@ -828,7 +841,7 @@ class WriteBehind(StoreTx, Protocol):
 
 #: Every port, in the order ``StoreTx`` combines them (tests enumerate their operations from here).
 PORTS: tuple[type, ...] = (ProfilesPort, EventsPort, CommercePort, FlowsPort, RunsPort, OutboxPort, MessagesPort,
-                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, MembershipPort, SegmentsPort,
+                           KeysPort, BatchPort, DatesPort, SegmentFlowsPort, SegmentStatsPort, ProfileDataPort, MembershipPort, SegmentsPort,
                            CampaignsPort, TransactionPort)
 
 

@@ -1,12 +1,15 @@
-"""Segment-triggered flows on both backends: a run per entry into (or exit from) a segment, the
-current members' runs of an include_existing flow (once, across a restart or a crash mid-backfill),
-and in_segment in flow conditions."""
+"""Segment-triggered flows on both backends, with the membership engine: a run per entry into (or
+exit from) a segment, one event never two runs; the current members' runs of an include_existing
+flow (once, across a restart or a crash mid-backfill); in_segment in flow conditions; flows naming
+unknown segments refused."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+import uuid
 
 import pytest
 from helpers import apply
@@ -15,28 +18,42 @@ from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
 from storeflow.engine import scheduler as scheduler_module
 from storeflow.errors import FlowValidationError
-from storeflow.store.tables import segment_members
+from storeflow.segments import load_segment
 
 MakeSf = Callable[..., Storeflow]
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def segment_flow(on: str = "entered", include_existing: bool = False, segment: str = "vip",
-                 flow_id: str = "welcome") -> str:
+                 flow_id: str = "welcome", tag: str = "welcomed") -> str:
     existing = "true" if include_existing else "false"
     return (f"id: {flow_id}\nname: Welcome\n"
             f"trigger: {{segment: {segment}, on: {on}, include_existing: {existing}}}\n"
-            "steps:\n  - action: tag\n    tags: [welcomed]\n")
+            f"steps:\n  - action: tag\n    tags: [{tag}]\n")
 
 
-def change(email: str, kind: str = "segment_entered", segment: str = "vip", key: str | None = None) -> dict[str, Any]:
-    """A membership change as the membership engine emits it."""
-    item: dict[str, Any] = {"type": kind, "email": email,
-                            "properties": {"segment_id": segment, "segment_name": segment.upper(),
-                                           "segment_version": 1, "reason": "event"}}
-    if key is not None:
-        item["idempotency_key"] = key
-    return item
+def make_segment(sf: Storeflow, segment_id: str) -> None:
+    """Segment ``vip`` holds the profiles whose property tier is "vip" (and so on)."""
+    sf.segments.apply(load_segment({"id": segment_id, "name": segment_id.upper(),
+                                    "condition": {"field": "profile.properties.tier", "eq": segment_id}}))
+
+
+@pytest.fixture(autouse=True)
+def segments(sf: Storeflow) -> None:
+    for segment_id in ("vip", "other"):
+        make_segment(sf, segment_id)
+    sf.drain()  # computed in full (no profiles yet)
+
+
+def set_tier(sf: Storeflow, tier: str, *emails: str) -> None:
+    results = sf.ingest([{"type": "identified", "email": e, "profile": {"properties": {"tier": tier}},
+                          "idempotency_key": uuid.uuid4().hex} for e in emails])
+    assert {r.status for r in results} == {"accepted"}
+
+
+def members(sf: Storeflow, segment_id: str) -> set[str]:
+    with sf.store.read() as tx:
+        rows = tx.segment_members_page(segment_id, None, 10_000)
+    return {sf.views.profile(r["profile_id"])["email"] for r in rows}
 
 
 def runs_by_email(sf: Storeflow, flow_id: str) -> dict[str, int]:
@@ -47,116 +64,106 @@ def runs_by_email(sf: Storeflow, flow_id: str) -> dict[str, int]:
     return counts
 
 
-def add_members(sf: Storeflow, segment: str, emails: list[str], entered_at: datetime) -> None:
-    """Members as the membership engine stores them (the profiles exist)."""
-    pids = [sf.views.find_profile("email", e) for e in emails]
-    with sf.store.transaction() as tx:
-        tx.conn.execute(segment_members.insert(), [  # type: ignore[attr-defined]
-            {"segment_id": segment, "profile_id": pid, "entered_at": entered_at} for pid in pids])
+def emails(n: int) -> list[str]:
+    return [f"c{i:02d}@example.com" for i in range(n)]
 
 
-def make_segment(sf: Storeflow, segment_id: str) -> None:
-    """A stored segment (the membership engine is not asked: members are written by the tests)."""
-    now = sf.clock.now()
-    doc = {"id": segment_id, "name": segment_id.upper(), "condition": {"field": "profile.tier", "eq": segment_id}}
-    with sf.store.transaction() as tx:
-        tx.insert_segment({"id": segment_id, "name": segment_id.upper(), "status": "live", "current_version": 1,
-                           "computed_version": 1, "computed_at": now, "member_count": 0, "created_at": now,
-                           "updated_at": now})
-        tx.insert_segment_version(segment_id, 1, segment_id, doc, now)
-
-
-@pytest.fixture(autouse=True)
-def segments(sf: Storeflow) -> None:
-    for segment_id in ("vip", "other"):
-        make_segment(sf, segment_id)
-
-
-def customers(sf: Storeflow, n: int) -> list[str]:
-    emails = [f"c{i:02d}@example.com" for i in range(n)]
-    sf.ingest([{"type": "customer_created", "email": e} for e in emails])
-    return emails
-
-
-# -- segment_entered / segment_exited events ---------------------------------------------------------
-def test_a_run_per_entry_and_one_event_never_two_runs(sf: Storeflow, clock: VirtualClock) -> None:
+# -- segment_entered / segment_exited -----------------------------------------------------------------
+def test_end_to_end_an_event_makes_the_profile_enter_and_the_flow_runs_once_per_entry(
+        sf: Storeflow, clock: VirtualClock) -> None:
     apply(sf, segment_flow())
-    first = sf.ingest([change("a@example.com", key="k1")])[0]
-    assert len(first.runs_started) == 1
-    assert sf.ingest([change("a@example.com", key="k1")])[0].status == "duplicate"  # the same event again
+    apply(sf, segment_flow(on="exited", flow_id="goodbye", tag="left"))
+    set_tier(sf, "vip", "a@example.com")
+    set_tier(sf, "basic", "b@example.com")
     sf.drain()
-    clock.advance(timedelta(hours=1))
-    sf.ingest([change("a@example.com", "segment_exited", key="k2")])
-    assert sf.ingest([change("a@example.com", key="k3")])[0].runs_started  # entered again: a second run
-    sf.drain()
-    assert runs_by_email(sf, "welcome") == {"a@example.com": 2}
+    assert members(sf, "vip") == {"a@example.com"}
+    assert runs_by_email(sf, "welcome") == {"a@example.com": 1}
+    assert "welcomed" in sf.views.profile(sf.views.find_profile("email", "a@example.com") or "")["tags"]
+    for tier in ("basic", "vip", "vip", "basic", "vip"):  # leaves, enters, stays, leaves, enters
+        clock.advance(timedelta(hours=1))
+        set_tier(sf, tier, "a@example.com")
+        sf.drain()
+    assert runs_by_email(sf, "welcome") == {"a@example.com": 3}
+    assert runs_by_email(sf, "goodbye") == {"a@example.com": 2}
     assert {r["status"] for r in sf.views.runs(flow_id="welcome")} == {"completed"}
 
 
-def test_only_this_segment_and_this_change_start_runs(sf: Storeflow) -> None:
-    apply(sf, segment_flow(on="exited"))
-    results = sf.ingest([change("a@example.com"), change("b@example.com", "segment_exited", segment="other"),
-                         change("c@example.com", "segment_exited")])
-    assert [bool(r.runs_started) for r in results] == [False, False, True]
+def test_one_event_never_starts_two_runs(sf: Storeflow) -> None:
+    apply(sf, segment_flow())
+    event = {"type": "segment_entered", "email": "a@example.com", "idempotency_key": "vip:a:1",
+             "properties": {"segment_id": "vip", "segment_name": "VIP", "segment_version": 1, "reason": "event"}}
+    assert len(sf.ingest([event])[0].runs_started) == 1
+    assert sf.ingest([event])[0].status == "duplicate"
+    other = {**event, "idempotency_key": "other:a:1", "properties": {**event["properties"], "segment_id": "other"}}
+    assert sf.ingest([other])[0].runs_started == []  # another segment's entry
+    sf.drain()
+    assert runs_by_email(sf, "welcome") == {"a@example.com": 1}
 
 
 # -- include_existing ----------------------------------------------------------------------------------
 def test_existing_members_start_nothing_by_default(sf: Storeflow) -> None:
-    emails = customers(sf, 3)
-    add_members(sf, "vip", emails, T0)
+    set_tier(sf, "vip", *emails(3))
+    sf.drain()
     apply(sf, segment_flow())
     sf.drain()
+    assert members(sf, "vip") == set(emails(3))
     assert runs_by_email(sf, "welcome") == {}
 
 
-def test_include_existing_starts_a_run_per_current_member_once(make_sf: MakeSf, clock: VirtualClock) -> None:
-    sf = make_sf()
-    emails = customers(sf, 7)
-    add_members(sf, "vip", emails[:5], T0)
-    add_members(sf, "other", emails[5:], T0)
+def test_include_existing_starts_a_run_per_current_member_once(make_sf: MakeSf, sf: Storeflow) -> None:
+    people = emails(7)
+    set_tier(sf, "vip", *people[:5])
+    set_tier(sf, "other", *people[5:])
+    sf.drain()
     apply(sf, segment_flow(include_existing=True))
     sf.scheduler.backfill_page = 2
     sf.drain()
-    assert runs_by_email(sf, "welcome") == dict.fromkeys(emails[:5], 1)
-    # Applied again unchanged, a new version that keeps include_existing, paused and live again,
-    # another process: the members' stays have their runs, nobody gets a second one.
+    assert runs_by_email(sf, "welcome") == dict.fromkeys(people[:5], 1)
+    # Applied again unchanged, a new version keeping include_existing, paused and live again, a
+    # second process: every member's stay has its run, nobody gets another one.
     apply(sf, segment_flow(include_existing=True))
-    apply(sf, segment_flow(include_existing=True).replace("welcomed", "welcomed-v2"))
+    apply(sf, segment_flow(include_existing=True, tag="welcomed-v2"))
     sf.flows.set_status("welcome", "paused")
     sf.flows.set_status("welcome", "live")
-    other = make_sf()
-    other.drain()
+    make_sf().drain()
     sf.drain()
-    assert runs_by_email(sf, "welcome") == dict.fromkeys(emails[:5], 1)
+    assert runs_by_email(sf, "welcome") == dict.fromkeys(people[:5], 1)
 
 
-def test_a_member_who_entered_while_the_flow_ran_is_not_started_again(sf: Storeflow, clock: VirtualClock) -> None:
+def test_members_who_entered_while_paused_start_when_live_again(sf: Storeflow, clock: VirtualClock) -> None:
     apply(sf, segment_flow(include_existing=True))
+    set_tier(sf, "vip", "early@example.com")
     sf.drain()
-    clock.advance(timedelta(minutes=5))
-    sf.ingest([change("late@example.com")])  # the engine stores the member and emits the event together
-    add_members(sf, "vip", ["late@example.com"], clock.now())
+    assert runs_by_email(sf, "welcome") == {"early@example.com": 1}  # by its event
     sf.flows.set_status("welcome", "paused")
-    sf.flows.set_status("welcome", "live")  # live again: a backfill of the current members
+    clock.advance(timedelta(hours=1))
+    set_tier(sf, "vip", "late@example.com")
     sf.drain()
-    assert runs_by_email(sf, "welcome") == {"late@example.com": 1}
+    sf.flows.set_status("welcome", "live")  # live again: a run per current member without one
+    sf.drain()
+    assert runs_by_email(sf, "welcome") == {"early@example.com": 1, "late@example.com": 1}
 
 
-def test_a_version_that_turns_include_existing_on_backfills(sf: Storeflow) -> None:
-    emails = customers(sf, 3)
-    add_members(sf, "vip", emails, T0)
+def test_a_version_that_turns_include_existing_on_or_changes_the_segment_backfills(sf: Storeflow) -> None:
+    people = emails(4)
+    set_tier(sf, "vip", *people[:2])
+    set_tier(sf, "other", *people[2:])
+    sf.drain()
     apply(sf, segment_flow())
     sf.drain()
     assert runs_by_email(sf, "welcome") == {}
     apply(sf, segment_flow(include_existing=True))
     sf.drain()
-    assert runs_by_email(sf, "welcome") == dict.fromkeys(emails, 1)
+    assert runs_by_email(sf, "welcome") == dict.fromkeys(people[:2], 1)
+    apply(sf, segment_flow(include_existing=True, segment="other"))
+    sf.drain()
+    assert runs_by_email(sf, "welcome") == dict.fromkeys(people, 1)
 
 
-def test_include_existing_resumes_after_a_restart_mid_backfill(make_sf: MakeSf) -> None:
-    sf = make_sf()
-    emails = customers(sf, 9)
-    add_members(sf, "vip", emails, T0)
+def test_include_existing_resumes_after_a_restart_mid_backfill(make_sf: MakeSf, sf: Storeflow) -> None:
+    people = emails(9)
+    set_tier(sf, "vip", *people)
+    sf.drain()
     apply(sf, segment_flow(include_existing=True))
     sf.scheduler.backfill_page = 4
     sf.scheduler.tick()  # one page, then the process stops
@@ -165,13 +172,14 @@ def test_include_existing_resumes_after_a_restart_mid_backfill(make_sf: MakeSf) 
     restarted = make_sf()
     restarted.scheduler.backfill_page = 4
     restarted.drain()
-    assert runs_by_email(restarted, "welcome") == dict.fromkeys(emails, 1)
+    assert runs_by_email(restarted, "welcome") == dict.fromkeys(people, 1)
 
 
-def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, monkeypatch: pytest.MonkeyPatch) -> None:
-    sf = make_sf()
-    emails = customers(sf, 6)
-    add_members(sf, "vip", emails, T0)
+def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, sf: Storeflow,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    people = emails(6)
+    set_tier(sf, "vip", *people)
+    sf.drain()
     apply(sf, segment_flow(include_existing=True))
     sf.scheduler.backfill_page = 4
     real = scheduler_module.start_run
@@ -192,7 +200,36 @@ def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, monkeypat
     restarted = make_sf()
     restarted.scheduler.backfill_page = 4
     restarted.drain()
-    assert runs_by_email(restarted, "welcome") == dict.fromkeys(emails, 1)
+    assert runs_by_email(restarted, "welcome") == dict.fromkeys(people, 1)
+
+
+# -- in_segment in flow conditions ---------------------------------------------------------------------
+def test_in_segment_in_a_flow_condition(sf: Storeflow) -> None:
+    apply(sf, "id: sort\nname: Sort\ntrigger: {event: order_placed}\nsteps:\n"
+              "  - if: {in_segment: vip}\n    then:\n      - action: tag\n        tags: [vip-order]\n"
+              "    else:\n      - action: tag\n        tags: [plain-order]\n")
+    set_tier(sf, "vip", "v@example.com")
+    set_tier(sf, "basic", "p@example.com")
+    sf.drain()
+    sf.ingest([{"type": "order_placed", "email": e, "properties": {"order_id": f"o-{e}", "total": 10}}
+               for e in ("v@example.com", "p@example.com")])
+    sf.drain()
+    tags = {e: sf.views.profile(sf.views.find_profile("email", e) or "")["tags"]
+            for e in ("v@example.com", "p@example.com")}
+    assert "vip-order" in tags["v@example.com"] and "plain-order" not in tags["v@example.com"]
+    assert "plain-order" in tags["p@example.com"] and "vip-order" not in tags["p@example.com"]
+
+
+def test_in_segment_in_a_trigger_filter(sf: Storeflow) -> None:
+    apply(sf, "id: vip-views\nname: VIP views\n"
+              "trigger: {event: product_viewed, filter: {in_segment: vip}}\n"
+              "steps:\n  - action: tag\n    tags: [seen]\n")
+    set_tier(sf, "vip", "v@example.com")
+    set_tier(sf, "basic", "p@example.com")
+    sf.drain()
+    results = sf.ingest([{"type": "product_viewed", "email": e, "properties": {"product_id": "p1"}}
+                         for e in ("v@example.com", "p@example.com")])
+    assert [bool(r.runs_started) for r in results] == [True, False]
 
 
 # -- unknown segments ----------------------------------------------------------------------------------

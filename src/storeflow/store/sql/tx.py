@@ -23,6 +23,7 @@ from storeflow.store.sql.keys_ops import KeysOps
 from storeflow.store.sql.membership_ops import MembershipOps
 from storeflow.store.sql.messages_ops import MessagesOps
 from storeflow.store.sql.outbox_ops import OutboxOps
+from storeflow.store.sql.profile_data_ops import ProfileDataOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
 from storeflow.store.sql.segments_ops import SegmentsOps
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 
 class SqlTx(ProfilesOps, EventsOps, CommerceOps, FlowsOps, RunsOps, OutboxOps, MessagesOps, KeysOps, BulkOps,
-            DatesOps, SegmentFlowsOps, SegmentStatsOps, MembershipOps, SegmentsOps, CampaignsOps):
+            DatesOps, SegmentFlowsOps, SegmentStatsOps, ProfileDataOps, MembershipOps, SegmentsOps, CampaignsOps):
     """Named domain operations inside one transaction. Shared by SQLite and PostgreSQL."""
 
     @contextmanager

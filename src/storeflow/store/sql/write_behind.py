@@ -525,6 +525,8 @@ FLUSHING: dict[str, Effect] = {
                      "order_aggregates_of",
                      # segment statistics: customers ranked from the profiles
                      "count_customers", "customer_values_at",
+                     # one profile's collections for the Python evaluator (orders and carts are buffered)
+                     "orders_of_profile", "carts_of_profile", "messages_of_profile",
                      # segment member pages and preview (they read profiles: email, phone)
                      "segment_members_page", "segment_members_at", "preview_segment",
                      # segment membership reads of profiles and their records
