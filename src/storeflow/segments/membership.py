@@ -230,17 +230,23 @@ class SegmentEngine:
     # -- 3. time ------------------------------------------------------------------------------------
     def _set_flips(self, tx: StoreTx, seg: LiveSegment, ids: Iterable[str], now: datetime) -> None:
         """One due row per profile: the next instant the segment's truth flips for it, if any."""
-        from storeflow.engine.records import StoreProfileData
+        from storeflow.engine.records import StoreProfileData, profile_record
         from storeflow.flows.evaluate import EvalContext
         from storeflow.flows.flips import next_flip
 
         data = StoreProfileData(tx)
+        wanted = sorted(set(ids))
+        profiles = tx.rows_by_id("profile", wanted)
         rows: list[dict[str, Any]] = []
         gone: list[tuple[str, str]] = []
-        for pid in ids:
-            ctx = EvalContext(record={}, now=now, profile_id=pid, data=data, stats=self._stats,
-                              store_tz=self.store_tz.key)
-            flip = next_flip(seg.condition, ctx, self.horizon)
+        for pid in wanted:
+            profile = profiles.get(pid)
+            if profile is None or profile["merged_into"] is not None:
+                gone.append((seg.id, pid))  # merged profiles are never members
+                continue
+            ctx = EvalContext(record={"profile": profile_record(profile)}, now=now, profile_id=pid, data=data,
+                              stats=self._stats, store_tz=self.store_tz.key)
+            flip = next_flip(seg.condition, ctx, horizon=max(self.horizon, seg.horizon))
             if flip is None:
                 gone.append((seg.id, pid))
             else:

@@ -69,6 +69,7 @@ class LiveSegment:
     reads: frozenset[str]
     depends_on: frozenset[str]  # the segments it tests with in_segment
     time_relative: bool  # its truth can flip with time alone: it keeps due rows
+    horizon: timedelta  # how far ahead to look for a flip: twice its longest duration and a day
     uses_stats: bool  # rfm / top: it reads the store's segment statistics
 
 
@@ -117,6 +118,22 @@ def is_time_relative(condition: Condition) -> bool:
         if isinstance(node, PurchaseOverdue | Rfm):
             return True
     return False
+
+
+def longest_duration(condition: Condition) -> timedelta:
+    """The longest duration the condition names (windows, periods, comparison operands)."""
+    found = [timedelta(0)]
+    for node in iter_conditions(condition):
+        if isinstance(node, Comparison) and isinstance(node.value, timedelta):
+            found.append(node.value)
+        elif isinstance(node, History):
+            found += [d for d in (node.window.within, node.window.before) if isinstance(d, timedelta)]
+            period = getattr(node.aggregate, "period", None)
+            if isinstance(period, timedelta):
+                found.append(period)
+        elif isinstance(node, PurchaseOverdue):
+            found.append(node.default)
+    return max(found)
 
 
 def event_keys(event_type: str, change: Change | None, updates: Mapping[str, Any], *, identified: bool,
@@ -171,7 +188,7 @@ def live_segment(segment_id: str, name: str, version: int, condition: Condition)
     return LiveSegment(
         id=segment_id, name=name, version=version, condition=condition, reads=reads,
         depends_on=frozenset(k.removeprefix("segment:") for k in reads if k.startswith("segment:")),
-        time_relative=is_time_relative(condition),
+        time_relative=is_time_relative(condition), horizon=2 * longest_duration(condition) + timedelta(days=1),
         uses_stats=any(isinstance(n, Rfm | TopPercent) for n in iter_conditions(condition)))
 
 

@@ -141,14 +141,13 @@ def test_no_order_in_90_days_enters_at_the_exact_instant(sf: Storeflow, clock: V
 def test_anniversary_flips_at_local_midnight_after_a_dst_change(make_sf: Any, clock: VirtualClock,
                                                                 overrides: dict[str, Any]) -> None:
     sf: Storeflow = make_sf(**overrides)
-    # 2026-03-08 02:00 EST the clocks go forward: 8 March starts at 05:00 UTC (EST), 10 March at
-    # 04:00 UTC (EDT). "Within 1 day" of a 9 March birthday: from local midnight of the 8th to local
-    # midnight of the 10th, 47 hours.
+    # 2026-03-08 02:00 EST the clocks go forward: 9 March starts at 04:00 UTC (EDT), not 05:00.
+    # "Within 1 day" of a 9 March birthday is that local day.
     apply(sf, "birthday", {"field": "profile.properties.birthday", "anniversary_within": "1d"})
     identify(sf, "a@example.com", birthday="1990-03-09")
     sf.drain()
     assert members(sf, "birthday") == set()
-    enters, exits = datetime(2026, 3, 8, 5, 0, tzinfo=UTC), datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+    enters, exits = datetime(2026, 3, 9, 4, 0, tzinfo=UTC), datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
     sf.run_until(enters - US)
     assert members(sf, "birthday") == set()
     sf.run_until(enters)
@@ -159,7 +158,7 @@ def test_anniversary_flips_at_local_midnight_after_a_dst_change(make_sf: Any, cl
     assert members(sf, "birthday") == set()
     with sf.store.read() as tx:
         (stay,) = tx.membership_history(pid(sf, "a@example.com"))
-        assert tx.segment_due_of(pid(sf, "a@example.com")) == {"birthday": datetime(2027, 3, 8, 5, 0, tzinfo=UTC)}
+        assert tx.segment_due_of(pid(sf, "a@example.com")) == {"birthday": datetime(2027, 3, 9, 5, 0, tzinfo=UTC)}
     assert (stay["entered_at"], stay["exited_at"], stay["exited_by"]) == (enters, exits, "time")
 
 
