@@ -205,8 +205,16 @@ class SegmentService:
         any cycle forms."""
         now = self.clock.now()
         names = list(sources) if sources is not None else [None] * len(defns)
+        seen: dict[str, str | None] = {}
+        for defn, source in zip(defns, names, strict=True):
+            if defn.id in seen:
+                where = f" (also in {seen[defn.id]})" if seen[defn.id] else ""
+                raise SegmentValidationError([Problem("id", f"segment id {defn.id!r} is given twice{where}",
+                                                      "each segment needs its own id")], source=source)
+            seen[defn.id] = source
         with self.store.transaction() as tx:
-            known = tx.live_segment_definitions()
+            tx.bump_segments_revision()  # first: concurrent segment changes wait here (a row lock), so
+            known = tx.live_segment_definitions()  # no two of them can close a cycle unseen
             batch = {d.id: d.to_document() for d in defns}
             everything = {**known, **batch}
             for defn, source in zip(defns, names, strict=True):
@@ -271,6 +279,7 @@ class SegmentService:
         to it (all of them named)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
+            tx.bump_segments_revision()  # first: waits for concurrent segment changes (see apply_all)
             segment = self._live(tx, segment_id)
             users = users_of(segment_id, tx.segment_users())
             users += [f"segment {other!r} (in_segment)" for other, doc in sorted(tx.live_segment_definitions().items())

@@ -318,3 +318,69 @@ def test_the_membership_engine_fills_an_applied_segment_and_a_new_version_recomp
     assert (shown["computed_version"], shown["member_count"]) == (2, 1)
     members = api.client.get("/v1/segments/subscribed/members", headers=api.auth).json()["members"]
     assert [m["profile_id"] for m in members] == [ids[1]]
+
+
+def test_apply_all_refuses_one_id_twice_and_orders_by_reference(sqlite_api: Api) -> None:
+    from storeflow.errors import SegmentValidationError
+    from storeflow.segments import load_segment
+
+    first = load_segment("id: a\nname: A\ncondition: {in_segment: b}\n")
+    second = load_segment("id: b\nname: B\ncondition: {field: profile.country, eq: ID}\n")
+    with pytest.raises(SegmentValidationError, match=r"segment id 'a' is given twice \(also in one\.yaml\)"):
+        sqlite_api.sf.segments.apply_all([first, first], ["one.yaml", "two.yaml"])
+    results = sqlite_api.sf.segments.apply_all([first, second])
+    assert [(r.segment_id, r.change) for r in results] == [("a", "created"), ("b", "created")]
+
+
+def test_concurrent_applies_cannot_close_a_cycle_unseen(pg_url: str) -> None:
+    """PostgreSQL: two applies, each adding half of a cycle, meet at the segments revision row: the
+    second waits for the first, then sees its reference and is refused."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from storeflow.app import Storeflow
+    from storeflow.clock import VirtualClock
+    from storeflow.errors import SegmentValidationError
+    from storeflow.segments import load_segment
+    from storeflow.settings import Settings
+
+    clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    first, second = (Storeflow(Settings(database_url=pg_url), clock=clock) for _ in range(2))
+    try:
+        for sid in ("a", "b"):
+            first.segments.apply(load_segment(f"id: {sid}\nname: {sid}\ncondition: {{field: profile.x, eq: 1}}\n"))
+        outcomes: dict[str, str] = {}
+
+        def apply(sf: Storeflow, sid: str, other: str) -> None:
+            try:
+                sf.segments.apply(load_segment(f"id: {sid}\nname: {sid}\ncondition: {{in_segment: {other}}}\n"))
+                outcomes[sid] = "applied"
+            except SegmentValidationError as exc:
+                outcomes[sid] = str(exc)
+
+        with first.store.transaction() as holder:
+            holder.bump_segments_revision()  # the row both applies need first
+            conn = sql_connection(holder)
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            threads = [threading.Thread(target=apply, args=(first, "a", "b")),
+                       threading.Thread(target=apply, args=(second, "b", "a"))]
+            for thread in threads:
+                thread.start()
+            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+            deadline = time.monotonic() + 30
+            with first.store.read() as probe:
+                probe_conn = sql_connection(probe)
+                while probe_conn.execute(waiting, {"pid": pid}).scalar_one() < 1:
+                    assert time.monotonic() < deadline, "no apply reached the revision row"
+                    time.sleep(0.01)
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes.values())[0] == "applied"
+        refused = sorted(outcomes.values())[1]
+        assert "the segment refers to itself" in refused, outcomes
+    finally:
+        first.close()
+        second.close()
