@@ -42,7 +42,7 @@ def shop(db_url: str, clock: VirtualClock, tmp_path: Path) -> Iterator[Shop]:
     mailbox.start()
     settings = Settings(database_url=db_url, public_url="http://testserver", signing_secret="s" * 32,
                         smtp_host="127.0.0.1", smtp_port=mailbox.port, email_from="Loja <loja@example.com>",
-                        timezone="Asia/Jakarta", campaign_batch_size=7)  # type: ignore[arg-type]
+                        timezone="Asia/Jakarta", campaign_batch_size=7)
     sf = Storeflow(settings, clock=clock)
     try:
         with TestClient(create_app(sf)) as client:
