@@ -67,9 +67,10 @@ class _Node(BaseModel):
 class Comparison(_Node):
     """``{field: path, op: value}``. ``value`` is normalized: a tuple for in/not_in, a timedelta for
     within/older_than/anniversary_within, an aware datetime for before/after, a bool for exists, else
-    the JSON value. ``anniversary_within: 7d`` holds when the date's next anniversary (month and day;
-    29 February falls on 28 February in other years) is today or within the next 7 days, "today"
-    being the date in the store's time zone."""
+    the JSON value. ``anniversary_within: 7d`` (whole days) holds when an anniversary of the value's
+    date (month and day; 29 February falls on 28 February in other years) is one of the 7 days
+    starting today (today .. today + 6; ``1d`` is today only), "today" being the date of now in the
+    store's time zone; the value is read as a date (an ISO date, or a date-time's UTC date)."""
 
     kind: Literal["comparison"] = "comparison"
     path: FieldPath

@@ -158,7 +158,7 @@ profile_nodes = st.one_of(
               st.integers(1, 99)),
 )  # fmt: skip
 
-leaves: st.SearchStrategy[Condition] = st.one_of(collections(), profile_comparisons, profile_nodes)
+leaves: st.SearchStrategy[Condition] = st.one_of(collections(), collections(), profile_comparisons, profile_nodes)
 
 conditions: st.SearchStrategy[Condition] = st.recursive(
     leaves,
