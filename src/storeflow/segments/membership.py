@@ -230,12 +230,14 @@ class SegmentEngine:
     # -- 3. time ------------------------------------------------------------------------------------
     def _set_flips(self, tx: StoreTx, seg: LiveSegment, ids: Iterable[str], now: datetime) -> None:
         """One due row per profile: the next instant the segment's truth flips for it, if any."""
-        from storeflow.engine.records import StoreProfileData, profile_record
+        from storeflow.engine.records import profile_record
         from storeflow.flows.evaluate import EvalContext
         from storeflow.flows.flips import next_flip
+        from storeflow.segments.page_data import PageProfileData
 
-        data = StoreProfileData(tx)
         wanted = sorted(set(ids))
+        horizon = max(self.horizon, seg.horizon)
+        data = PageProfileData(tx, wanted, now + horizon)
         profiles = tx.rows_by_id("profile", wanted)
         rows: list[dict[str, Any]] = []
         gone: list[tuple[str, str]] = []
@@ -246,7 +248,7 @@ class SegmentEngine:
                 continue
             ctx = EvalContext(record={"profile": profile_record(profile)}, now=now, profile_id=pid, data=data,
                               stats=self._stats, store_tz=self.store_tz.key)
-            flip = next_flip(seg.condition, ctx, horizon=max(self.horizon, seg.horizon))
+            flip = next_flip(seg.condition, ctx, horizon=horizon)
             if flip is None:
                 gone.append((seg.id, pid))
             else:
