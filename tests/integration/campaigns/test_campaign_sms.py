@@ -33,7 +33,7 @@ def sms_shop(db_url: str, clock: VirtualClock) -> Iterator[tuple[Storeflow, Http
     settings = Settings(database_url=db_url, signing_secret="s" * 32, sms_provider="twilio",
                         sms_from="+14155550100", twilio_account_sid="AC" + "0" * 32,
                         twilio_auth_token=TWILIO_TOKEN, twilio_base_url=peer.url,
-                        default_phone_region="ID", webhook_allow_private=True)  # type: ignore[arg-type]
+                        default_phone_region="ID", webhook_allow_private=True)
     sf = Storeflow(settings, clock=clock)
     try:
         yield sf, peer
