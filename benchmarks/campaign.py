@@ -61,7 +61,7 @@ class Sizes:
 
 
 QUICK = Sizes(recipients=300, send_window_s=20.0, cap_s=60.0)
-FULL = Sizes(recipients=180_000, send_window_s=60.0, cap_s=300.0)
+FULL = Sizes(recipients=180_000, send_window_s=30.0, cap_s=240.0)
 
 
 def run(target: Target, quick: bool) -> list[Figure]:
