@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -299,8 +299,13 @@ class SegmentService:
         segment's history too)."""
         if not 1 <= limit <= MAX_PAGE:
             raise SegmentValidationError([Problem("limit", f"must be from 1 to {MAX_PAGE}, not {limit}")])
-        if at is not None and at.tzinfo is None:
-            raise SegmentValidationError([Problem("at", "must have a time zone", "e.g. 2026-10-01T00:00:00Z")])
+        if at is not None:
+            if at.tzinfo is None:
+                raise SegmentValidationError([Problem("at", "must have a time zone", "e.g. 2026-10-01T00:00:00Z")])
+            try:
+                at = at.astimezone(UTC)
+            except OverflowError:
+                raise SegmentValidationError([Problem("at", "is out of range", "e.g. 2026-10-01T00:00:00Z")]) from None
         with self.store.read() as tx:
             segment = tx.get_segment(segment_id)
             if segment is None or (at is None and segment["status"] == "deleted"):

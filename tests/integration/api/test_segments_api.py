@@ -157,7 +157,7 @@ def test_members_are_paged_by_profile_id_and_answerable_at_an_instant(api: Api) 
 def test_member_paging_inputs_are_bounded(sqlite_api: Api) -> None:
     put(sqlite_api, INDONESIA)
     for params in ({"limit": 1001}, {"limit": 0}, {"at": "2026-10-01T00:00:00"}, {"at": "yesterday"},
-                   {"after": "x" * 65}):
+                   {"after": "x" * 65}, {"at": "0001-01-01T00:00:00+14:00"}):
         resp = sqlite_api.client.get("/v1/segments/indonesia/members", params=params, headers=sqlite_api.auth)
         assert resp.status_code == 422, (params, resp.text)
     assert sqlite_api.client.get("/v1/segments/nope/members", headers=sqlite_api.auth).status_code == 404
