@@ -148,8 +148,10 @@ def apply(
     paths: Annotated[list[Path], typer.Argument(metavar="FILE_OR_DIR...", help="Segment files or directories.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Validate all files, then store each segment (a new version if it changed; it is then computed
-    again in full). Applies none if any file is invalid or refers to an unknown segment."""
+    """Validate all files, then store each segment (a new version if it changed).
+
+    A new version is computed again in full. Applies none if any file is invalid or refers to an
+    unknown segment; files referring to each other are stored in dependency order."""
     checked = check_files(paths)
     with state(ctx).open() as sf:
         with sf.store.read() as tx:
@@ -227,8 +229,9 @@ def preview(
     target: Annotated[str, typer.Argument(metavar="FILE|ID", help="A segment file, or a stored segment's id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the preview as JSON.")] = False,
 ) -> None:
-    """Count the profiles a segment holds now, with a sample; writes nothing. FILE previews the
-    document (before applying it), ID a stored segment."""
+    """Count the profiles a segment holds now, with a sample; writes nothing.
+
+    FILE previews the document (before applying it), ID a stored segment."""
     path = Path(target)
     with state(ctx).open() as sf:
         if path.is_file():
@@ -263,8 +266,9 @@ def members(
         formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"])] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
 ) -> None:
-    """A page of the segment's members by profile id, with when they entered (or, with --at, the
-    members at that instant, from the membership history)."""
+    """A page of the segment's members by profile id, with when they entered.
+
+    With --at, the members at that instant, from the membership history."""
     with state(ctx).open() as sf:
         tz = sf.settings.tz
         if at is not None and at.tzinfo is None:
@@ -310,8 +314,9 @@ def delete(
     ctx: typer.Context,
     segment_id: Annotated[str, typer.Argument(metavar="ID", help="The segment's id.")],
 ) -> None:
-    """Delete a segment (refused while a live flow, a campaign to send or another segment uses it):
-    its members are removed; its history is kept."""
+    """Delete a segment: its members are removed, its history kept.
+
+    Refused while a live flow, a campaign to send or another segment uses it."""
     with state(ctx).open() as sf:
         result = sf.segments.delete(segment_id)
     line(f"{segment_id} deleted ({result['members_removed']} members removed)")
