@@ -30,6 +30,7 @@ from storeflow.flows.destinations import DestinationPolicy
 from storeflow.model.events import EventIn
 from storeflow.segments.membership import SegmentEngine
 from storeflow.segments.segmentset import SegmentSet
+from storeflow.segments.stats import StatsRefresher
 from storeflow.service.flows import FlowService
 from storeflow.service.keys import KeyService
 from storeflow.service.messages import MessageService
@@ -108,6 +109,9 @@ class Storeflow:
         self.segmentset = SegmentSet()
         self.ingestor = Ingestor(self.store, self.clock, self.settings, self.flowset, on_wake=self._wake.set,
                                  segments=self.segmentset)
+        self.segment_stats = StatsRefresher(  # daily, while a live segment uses rfm or top
+            self.store, self.clock, self.settings.currency,
+            needed=lambda: any(s.uses_stats for s in self.segmentset.ordered()))
         self.membership = SegmentEngine(self.store, self.clock, self.segmentset, self.ingestor, tz,
                                         on_wake=self._wake.set)
         self.worker = Worker(self.store, self.clock, self.flowset, store_tz=tz,
@@ -160,6 +164,7 @@ class Storeflow:
 
     def drain_once(self) -> DrainStats:
         stats = DrainStats()
+        self.segment_stats.tick()
         stats.segments = self.membership.tick()  # first: the segment events it ingests start runs
         stats.scheduled = self.scheduler.tick()
         stats.backfilling = self.scheduler.backfilling or self.membership.pending

@@ -21,6 +21,8 @@ from storeflow.cli import (
     init_cmd,
     keys_cmd,
     runs_cmd,
+    segment_stats_cmd,
+    segment_templates_cmd,
     segments_cmd,
     serve_cmd,
 )
@@ -100,6 +102,8 @@ serve_cmd.register(app)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(flows_cmd.app, name="flows")
 app.add_typer(segments_cmd.app, name="segments")
+segments_cmd.app.add_typer(segment_templates_cmd.app, name="templates")
+segments_cmd.app.command("stats")(segment_stats_cmd.stats)
 app.add_typer(campaigns_cmd.app, name="campaigns")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(runs_cmd.app, name="runs")

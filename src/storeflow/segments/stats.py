@@ -9,8 +9,9 @@ by a metric from the smallest value (recency: from the latest last order), ``v[k
 - the quintile cut points (RFM scores) are ``v[max(1, floor(q * N / 5))]`` for q = 1..4, so a score
   counts the cut points a value is above (recency: at or under): with distinct values each score
   holds a fifth of the customers;
-- the p-th percentile (``top``) is ``v[min(N, floor(p * N / 100) + 1)]``: a value at or above it is
-  above p % of the customers, so ``top: {percent: 10}`` holds the top tenth.
+- the p-th percentile (``top``) is ``v[min(N, floor(p * N / 100) + 1)]``, so the customers at or
+  above the (100 - N)th percentile, ``top: {percent: N}``, are the ``ceil(N % of the customers)``
+  with the highest values (more when customers tie at the cut): the top 10 % of 15 customers are 2.
 
 Every rank is read by one ``ROW_NUMBER()`` query per metric, on both backends. The app refreshes the
 statistics once a day (and ``storeflow segments stats --refresh`` on demand); when they change, every
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -123,14 +125,21 @@ def refresh_stats(tx: StoreTx, currency: str, now: datetime) -> Refreshed:
 
 
 class StatsRefresher:
-    """Keeps the stored statistics at most a day old: ``tick`` (in the app's drain) refreshes them
-    when a day has passed since they were computed, asking the store only then (and once at start)."""
+    """Keeps the stored statistics at most a day old while a live segment uses rfm or top: ``tick``
+    (in the app's drain) refreshes them when a day has passed since they were computed, asking the
+    store only then (and once at start)."""
 
-    def __init__(self, store: Store, clock: Clock, currency: str, *, every: timedelta = REFRESH_EVERY) -> None:
+    def __init__(self, store: Store, clock: Clock, currency: str, *, every: timedelta = REFRESH_EVERY,
+                 needed: Callable[[], bool] | None = None) -> None:
         self.store, self.clock, self.currency, self.every = store, clock, currency, every
+        self.needed = needed
+        """Whether any live segment reads the statistics (None: always refresh)."""
         self._next: datetime | None = None
 
     def tick(self) -> Refreshed | None:
+        """Refresh the statistics if a segment needs them and they are a day old (or missing)."""
+        if self.needed is not None and not self.needed():
+            return None
         now = self.clock.now()
         if self._next is not None and now < self._next:
             return None
