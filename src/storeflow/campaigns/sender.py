@@ -81,9 +81,14 @@ class CampaignSender:
         """Freeze the campaigns whose time has come and queue one batch of each sending campaign;
         returns how many recipients were frozen or handled (0: nothing to do now)."""
         now = self.clock.now()
-        done = self._freeze_due(now)
-        with self.store.read() as tx:
+        with self.store.read() as tx:  # a read first: no write transaction while nothing is due
+            due = tx.next_campaign_send_at()
             sending = [row["id"] for row in tx.list_campaigns(status="sending", limit=1000)]
+        done = 0
+        if due is not None and due <= now:
+            done = self._freeze_due(now)
+            with self.store.read() as tx:
+                sending = [row["id"] for row in tx.list_campaigns(status="sending", limit=1000)]
         for campaign_id in sending:
             until = self._throttled.get(campaign_id)
             if until is not None and until > now:
