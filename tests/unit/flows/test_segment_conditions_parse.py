@@ -3,12 +3,15 @@ document, every problem at once with its path and hint, and the round trip throu
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from hypothesis import given, settings
 from segment_strategies import conditions
 
@@ -35,6 +38,7 @@ from storeflow.flows.conditions import (
     condition_to_document,
     iter_conditions,
 )
+from storeflow.flows.loader import FlowYamlLoader
 from storeflow.flows.paths import parse_field_path
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -208,3 +212,16 @@ steps:
 """
     )
     assert flow.to_document()["trigger"]["filter"]["all"][0] == {"in_segment": "vip"}
+
+
+def test_the_examples_of_the_condition_language_docs_parse() -> None:
+    text = (Path(__file__).parents[3] / "docs" / "segments.md").read_text(encoding="utf-8")
+    section = text.split("## The condition language", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL):
+        examples.extend(chunk for chunk in re.split(r"^#.*$", block, flags=re.MULTILINE) if chunk.strip())
+    assert len(examples) >= 9
+    for example in examples:
+        for line in (example.splitlines() if example.lstrip().startswith("{") else [example]):
+            if line.strip():
+                parse_condition(yaml.load(line, Loader=FlowYamlLoader))
