@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Final
 
@@ -56,6 +56,8 @@ ITEM_TIME: Final[dict[str, str]] = {
 }
 """The field of each collection's items that places them in time."""
 MICROSECOND: Final = timedelta(microseconds=1)
+_EXACT: Final = Context(prec=1000)
+"""Enough digits for any sum of stored amounts and document numbers (at most 40 characters each)."""
 
 
 def _fail(path: str, message: str, hint: str | None = None) -> ConditionError:
@@ -147,15 +149,15 @@ def evaluate_collection(node: History, ctx: EvalContext) -> bool:
         return compare(agg.op, len(matching), agg.value, now)
     if isinstance(agg, SumAggregate | ValueAggregate):
         values = [v for v in (numeric_value(agg.of, item) for _, item in matching) if v is not None]
-        if isinstance(agg, SumAggregate):
-            return compare(agg.op, sum(values, Decimal(0)), agg.value, now)
-        if not values:
+        if isinstance(agg, ValueAggregate) and not values:
             return compare(agg.op, None, agg.value, now)
-        if agg.kind == "min":
-            return compare(agg.op, min(values), agg.value, now)
-        if agg.kind == "max":
-            return compare(agg.op, max(values), agg.value, now)
-        return compare(agg.op, sum(values, Decimal(0)), agg.value * len(values), now)  # avg, without division
+        if isinstance(agg, ValueAggregate) and agg.kind in ("min", "max"):
+            return compare(agg.op, min(values) if agg.kind == "min" else max(values), agg.value, now)
+        with localcontext(_EXACT):  # sums and products of the document's numbers are never rounded
+            total = sum(values, Decimal(0))
+            if isinstance(agg, SumAggregate):
+                return compare(agg.op, total, agg.value, now)
+            return compare(agg.op, total, agg.value * len(values), now)  # avg, without division
     times = [t for t, _ in matching]
     if not times:
         return agg.op in ("older_than", "before")
