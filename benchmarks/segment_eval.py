@@ -69,7 +69,8 @@ def segment_condition() -> Condition:
 
 
 def floor_sql(dialect: str) -> str:
-    """The segment as one hand-written query (live orders, as ``total_spent`` counts them)."""
+    """The segment as one hand-written query, with the language's documented meaning (docs/segments.md:
+    the ``orders`` collection is every order, cancelled ones too; ``order.total`` is the order's total)."""
     city = "p.properties ->> 'city'" if dialect == "postgresql" else "json_extract(p.properties, '$.city')"
     return f"""
 SELECT p.id FROM profiles p
@@ -80,9 +81,8 @@ WHERE p.merged_into IS NULL
   AND p.created_at < :created_before
   AND (SELECT count(*) FROM events e WHERE e.profile_id = p.id AND e.type = 'product_viewed'
        AND e.occurred_at >= :views_since AND e.occurred_at <= :now) >= 3
-  AND (SELECT coalesce(sum(o.total_minor - o.refunded_minor), 0) FROM orders o WHERE o.profile_id = p.id
-       AND o.currency = 'IDR' AND o.status <> 'cancelled'
-       AND o.placed_at >= :orders_since AND o.placed_at <= :now) >= 50000000
+  AND (SELECT coalesce(sum(o.total_minor), 0) FROM orders o WHERE o.profile_id = p.id
+       AND o.currency = 'IDR' AND o.placed_at >= :orders_since AND o.placed_at <= :now) >= 50000000
 """
 
 
