@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -218,3 +219,29 @@ def test_a_recipient_merged_after_the_freeze_is_skipped_with_the_reason(shop: Sh
     reasons = {r["profile_id"]: r["reason"] for r in recipient_rows(shop, cid)}
     assert reasons == {ids[0]: "merged", ids[1]: None, ids[2]: None}
     assert shop.sf.campaigns.get(cid)["report"]["skipped_by_reason"]["merged"] == 1
+
+
+def test_the_report_counts_opens_clicks_and_unsubscribes_from_the_real_links(shop: Shop, clock: VirtualClock) -> None:
+    add_segment(shop.sf.store, "vip", people(shop, 3), clock.now())
+    text = campaign().replace('  text: "Everything -30% today. {{ links.unsubscribe }}"',
+                              "  html: \"<p>Sale</p><a href='https://shop.example/sale'>Shop</a>\"")
+    cid = create(shop, text)
+    shop.sf.campaigns.schedule(cid, now=True)
+    shop.sf.drain()
+    first, second = shop.mail[0], shop.mail[1]
+
+    def html_of(message: Any) -> str:
+        part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+        return str(part.get_payload(decode=True).decode())
+
+    html = html_of(first)
+    click = next(u.split('"')[0] for u in html.split('href="')[1:] if "/t/c/" in u)
+    redirect = shop.client.get(urlsplit(click).path, follow_redirects=False)
+    assert parse_qs(urlsplit(redirect.headers["location"]).query)["utm_campaign"] == [cid]
+    pixel = html.split('src="')[1].split('"')[0]
+    assert shop.client.get(urlsplit(pixel).path).status_code == 200
+    unsubscribe = urlsplit(str(second["List-Unsubscribe"]).strip("<>")).path
+    assert shop.client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    shop.sf.drain()
+    report = shop.sf.campaigns.get(cid)["report"]
+    assert (report["sent"], report["opened"], report["clicked"], report["unsubscribed"]) == (3, 1, 1, 1)
