@@ -70,6 +70,17 @@ def test_audience_is_include_minus_exclude_distinct_and_unmerged(audience: Store
     assert due == {"p1": T0 + H, "p4": T0 + H, "p3": T0 + 2 * H, "p5": T0 + 3 * H}
     assert [r["variant"] for r in sorted(rows, key=lambda r: r["profile_id"])] == ["a", "b", "a", "b"]
     assert {r["status"] for r in rows} == {"pending"}
+    assert {r["profile_id"]: r["profile"]["timezone"] for r in rows} == {  # the profile, read with the claim
+        "p1": "Asia/Jakarta", "p3": "Europe/Lisbon", "p4": "Asia/Jakarta", "p5": None}
+
+
+def test_a_claimed_recipient_comes_with_its_profile_as_it_is_now(audience: Store) -> None:
+    with audience.transaction() as tx:
+        tx.insert_campaign(campaign_row("c", status="sending"))
+        tx.freeze_audience("c", ["lapsed"], [], T0, due_at=T0)
+        tx.update_profile("p2", T0, merged_into="p1")  # merged after the freeze
+        (rec,) = tx.claim_campaign_recipients("c", T0, 10)
+    assert (rec["profile_id"], rec["profile"]["id"], rec["profile"]["merged_into"]) == ("p2", "p2", "p1")
 
 
 def test_claims_outcomes_throttle_window_and_finish(audience: Store) -> None:

@@ -170,18 +170,18 @@ class CampaignSender:
         """Plan each claimed recipient's message; enqueue the messages and record every outcome,
         all in the caller's transaction."""
         ids = [r["profile_id"] for r in claimed]
-        profiles = tx.profiles_by_id(ids)
         recent = tx.recently_messaged(ids, now - timedelta(hours=defn.smart_sending_hours)) \
             if defn.smart_sending_hours > 0 else set()
-        messaging = Messaging(self.settings, self.signer, BatchSuppressions(tx, profiles.values))
+        messaging = Messaging(self.settings, self.signer,
+                              BatchSuppressions(tx, lambda: (r["profile"] for r in claimed)))
         messages: list[dict[str, Any]] = []
         outcomes: list[dict[str, Any]] = []
         for rec in claimed:
             pid = rec["profile_id"]
-            profile = profiles.get(pid)
+            profile = rec["profile"]
             reason: str | None = None
             message_id: str | None = None
-            if profile is None or profile["id"] != pid or profile.get("merged_into"):
+            if profile is None or profile.get("merged_into"):
                 reason = "merged"
             else:
                 planned = plan_message(defn, rec["variant"], profile, messaging, now)

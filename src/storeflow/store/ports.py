@@ -673,7 +673,7 @@ class CampaignsPort(Protocol):
         """Record the audience as pending recipients with variant and due time (one INSERT ... SELECT)."""
 
     def claim_campaign_recipients(self, campaign_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Pending recipients due by ``now``, earliest first, locked for this transaction."""
+        """Pending recipients due by ``now``, earliest first, locked, each with its ``profile`` row."""
 
     def update_campaign_recipients(self, campaign_id: str, rows: list[dict[str, Any]]) -> None:
         """Record what became of recipients (profile_id, status, reason, message_id, updated_at)."""

@@ -148,13 +148,22 @@ class CampaignsOps(TxBase):
     # -- sending ---------------------------------------------------------------------------------------
     def claim_campaign_recipients(self, campaign_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Pending recipients due by ``now``, earliest first, locked for this transaction (SKIP
-        LOCKED on PostgreSQL)."""
+        LOCKED on PostgreSQL), each with its ``profile`` row as it is now (None if gone), read in
+        the same statement."""
         if limit <= 0:
             return []
-        q = (select(_RECIPIENTS).where(_RECIPIENTS.c.campaign_id == campaign_id, _RECIPIENTS.c.status == "pending",
-                                       _RECIPIENTS.c.due_at <= now)
+        q = (select(*_RECIPIENTS.c, *(c.label(f"p__{c.name}") for c in profiles.c))
+             .select_from(_RECIPIENTS.outerjoin(profiles, profiles.c.id == _RECIPIENTS.c.profile_id))
+             .where(_RECIPIENTS.c.campaign_id == campaign_id, _RECIPIENTS.c.status == "pending",
+                    _RECIPIENTS.c.due_at <= now)
              .order_by(_RECIPIENTS.c.due_at).limit(limit))  # (status, due_at) index: no sort of the rest
-        return [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
+        out: list[dict[str, Any]] = []
+        for r in self.conn.execute(self.store.lock_for_claim(q)).mappings():
+            row = {c.name: r[c.name] for c in _RECIPIENTS.c}
+            profile = {c.name: r[f"p__{c.name}"] for c in profiles.c}
+            row["profile"] = profile if profile["id"] is not None else None
+            out.append(row)
+        return out
 
     def update_campaign_recipients(self, campaign_id: str, rows: list[dict[str, Any]]) -> None:
         """Record what became of recipients: rows of profile_id, status, reason, message_id and
