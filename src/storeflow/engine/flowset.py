@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from storeflow.flows import EventTrigger, FlowDefinition, first_path, parse_flow, step_key
+from storeflow.flows import EventTrigger, FlowDefinition, SegmentTrigger, first_path, parse_flow, step_key
 from storeflow.model.events import new_id
 from storeflow.store.base import StoreTx
 
@@ -23,6 +23,7 @@ class FlowSet:
         self._defs_by_event: dict[str, list[tuple[int, FlowDefinition]]] = {}
         self._live: list[tuple[str, int]] = []
         self._limited: frozenset[str] = frozenset()
+        self._members_flows: list[tuple[str, int, str]] = []
 
     def definition(self, tx: StoreTx, flow_id: str, version: int) -> FlowDefinition:
         key = (flow_id, version)
@@ -52,16 +53,26 @@ class FlowSet:
             if row["trigger_kind"] in ("event", "segment") and row["trigger_event"]:  # segment: its filter
                 by_event.setdefault(row["trigger_event"], []).append(key)
         limited = frozenset(key[0] for key in keys if self.definition(tx, *key).reentry.mode != "always")
+        members_flows = [(key[0], key[1], trigger.segment) for key in keys
+                         if isinstance(trigger := self.definition(tx, *key).trigger, SegmentTrigger)
+                         and trigger.include_existing]
         defs_by_event = {etype: [(key[1], self.definition(tx, *key)) for key in flow_keys]
                          for etype, flow_keys in by_event.items()}
         with self._lock:
             self._by_event, self._live, self._revision, self._limited = by_event, keys, revision, limited
             self._defs_by_event = defs_by_event
+            self._members_flows = members_flows
 
     def for_event(self, tx: StoreTx, event_type: str) -> list[tuple[int, FlowDefinition]]:
         """(version, definition) of each live flow triggered by this event type (as of ``refresh``)."""
         with self._lock:
             return self._defs_by_event.get(event_type, [])
+
+    def members_flows(self) -> list[tuple[str, int, str]]:
+        """(flow id, version, segment id) of each live flow starting runs for a segment's current
+        members (``include_existing``), as of ``refresh``."""
+        with self._lock:
+            return self._members_flows
 
     def reentry_limited(self) -> frozenset[str]:
         """Ids of the live flows whose re-entry rule reads the profile's past entries (once, every)."""

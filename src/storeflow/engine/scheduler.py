@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from storeflow.clock import Clock
 from storeflow.engine.flowset import FlowSet, start_run
+from storeflow.engine.members_backfill import backfill_page, restart_recomputed
 from storeflow.flows import DateTrigger, FlowDefinition, ScheduleTrigger, SegmentTrigger
 from storeflow.flows.paths import resolve
 from storeflow.flows.timing import first_date_fire, next_date_fire, next_schedule_time, schedule_occurrence
@@ -67,6 +68,7 @@ class Scheduler:
     def tick(self) -> int:
         """Fire every due schedule and date occurrence; returns the number of runs started."""
         now = self.clock.now()
+        restart_recomputed(self.store, self.flows, now)  # include_existing flows whose segment was computed again
         started = self._schedules(now)
         self._changes(now)
         return started + self._date_fires(now)
@@ -88,7 +90,9 @@ class Scheduler:
                 elif isinstance(trigger, DateTrigger) and sched["kind"] == "date":
                     self._backfill(tx, defn, sched.get("backfill_after"), now)
                 elif isinstance(trigger, SegmentTrigger) and sched["kind"] == "segment":
-                    started += self._members_backfill(tx, defn, version, sched.get("backfill_after"), now)
+                    runs, more = backfill_page(tx, defn, version, sched, now, self.backfill_page)
+                    started += runs
+                    self.backfilling = self.backfilling or more
                 else:  # pragma: no cover - _sync_schedule keeps kind and trigger together
                     tx.drop_schedule(defn.id)
         return started
@@ -100,29 +104,6 @@ class Scheduler:
         done = len(page) < self.backfill_page
         tx.advance_backfill(defn.id, None if done else page[-1]["id"], now)
         self.backfilling = self.backfilling or not done
-
-    def _members_backfill(self, tx: StoreTx, defn: FlowDefinition, version: int, after: str | None,
-                          now: datetime) -> int:
-        """Start the runs of one page of a segment's current members (by profile id, after ``after``)
-        for an include_existing flow; the page and the cursor commit together, so a crash repeats the
-        page whole or not at all. A member whose current stay already started a run of this flow (by
-        its ``segment_entered`` event, or an earlier backfill) starts none: one run per entry."""
-        trigger = defn.trigger
-        assert isinstance(trigger, SegmentTrigger)
-        page = tx.segment_members_page(trigger.segment, after or None, self.backfill_page)
-        entries = tx.entries_of_profiles([m["profile_id"] for m in page], [defn.id])
-        started = 0
-        for member in page:
-            pid, entered_at = member["profile_id"], member["entered_at"]
-            entry = entries.get((defn.id, pid))
-            if entry is not None and entry["last_entered_at"] >= entered_at:
-                continue
-            dedupe = f"segment:{defn.id}:{pid}:{entered_at.isoformat()}"
-            started += start_run(tx, defn, version, pid, now, dedupe_key=dedupe) is not None
-        done = len(page) < self.backfill_page
-        tx.advance_backfill(defn.id, None if done else page[-1]["profile_id"], now)
-        self.backfilling = self.backfilling or not done
-        return started
 
     def _recompute(self, tx: StoreTx, date_flows: list[tuple[str, FlowDefinition]],
                    profiles: list[dict[str, Any]], now: datetime) -> None:

@@ -505,6 +505,12 @@ class SegmentFlowsPort(Protocol):
     def set_segment_backfill(self, flow_id: str, version: int, now: datetime, *, restart: bool) -> bool:
         """Start the members backfill of a live include_existing flow unless it has one and not ``restart``."""
 
+    def postpone_segment_backfill(self, flow_id: str, until: datetime) -> None:
+        """Look at the flow's members backfill again at ``until``."""
+
+    def segment_backfills(self) -> list[dict[str, Any]]:
+        """The schedules rows of the members backfills (flow_id, flow_version, next_fire_at, last_fired_at)."""
+
 
 class MembershipPort(Protocol):
     """Segment membership: current members and their history, the queue of profiles to

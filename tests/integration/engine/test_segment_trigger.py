@@ -5,18 +5,17 @@ unknown segments refused."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-
-import uuid
 
 import pytest
 from helpers import apply
 
 from storeflow.app import Storeflow
 from storeflow.clock import VirtualClock
-from storeflow.engine import scheduler as scheduler_module
+from storeflow.engine import members_backfill
 from storeflow.errors import FlowValidationError
 from storeflow.segments import load_segment
 
@@ -182,7 +181,7 @@ def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, sf: Store
     sf.drain()
     apply(sf, segment_flow(include_existing=True))
     sf.scheduler.backfill_page = 4
-    real = scheduler_module.start_run
+    real = members_backfill.start_run
     calls: list[str | None] = []
 
     def crash_on_the_third(*args: Any, **kwargs: Any) -> str | None:
@@ -191,16 +190,44 @@ def test_a_crash_inside_a_page_repeats_the_page_whole(make_sf: MakeSf, sf: Store
         calls.append(real(*args, **kwargs))
         return calls[-1]
 
-    monkeypatch.setattr(scheduler_module, "start_run", crash_on_the_third)
+    monkeypatch.setattr(members_backfill, "start_run", crash_on_the_third)
     with pytest.raises(RuntimeError, match="power cut"):
         sf.scheduler.tick()
-    monkeypatch.setattr(scheduler_module, "start_run", real)
+    monkeypatch.setattr(members_backfill, "start_run", real)
     assert runs_by_email(sf, "welcome") == {}  # the two started before the crash rolled back with it
     sf.close()
     restarted = make_sf()
     restarted.scheduler.backfill_page = 4
     restarted.drain()
     assert runs_by_email(restarted, "welcome") == dict.fromkeys(people, 1)
+
+
+def test_a_new_segment_s_members_start_once_it_is_computed(sf: Storeflow, clock: VirtualClock) -> None:
+    set_tier(sf, "gold", *emails(3))
+    sf.drain()
+    make_segment(sf, "gold")  # applied with the flow, before the engine computed it
+    apply(sf, segment_flow(include_existing=True, segment="gold"))
+    sf.run_until(clock.now() + timedelta(minutes=1))
+    assert runs_by_email(sf, "welcome") == dict.fromkeys(emails(3), 1)
+
+
+def test_members_a_full_computation_adds_start_only_include_existing_flows(sf: Storeflow,
+                                                                           clock: VirtualClock) -> None:
+    set_tier(sf, "vip", "v@example.com")
+    set_tier(sf, "gold", "g@example.com")
+    sf.drain()
+    apply(sf, segment_flow(include_existing=True))
+    apply(sf, segment_flow(flow_id="plain", tag="plain"))
+    sf.drain()
+    assert runs_by_email(sf, "welcome") == {"v@example.com": 1}
+    clock.advance(timedelta(hours=1))
+    # vip edited to take gold too: computed in full again, g enters without a segment_entered event
+    sf.segments.apply(load_segment({"id": "vip", "name": "VIP", "condition": {
+        "field": "profile.properties.tier", "in": ["vip", "gold"]}}))
+    sf.run_until(clock.now() + timedelta(minutes=1))
+    assert members(sf, "vip") == {"v@example.com", "g@example.com"}
+    assert runs_by_email(sf, "welcome") == {"v@example.com": 1, "g@example.com": 1}
+    assert runs_by_email(sf, "plain") == {}
 
 
 # -- in_segment in flow conditions ---------------------------------------------------------------------

@@ -502,7 +502,7 @@ PASS_THROUGH = frozenset({
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
     # segment-triggered flows
-    "set_segment_backfill",
+    "set_segment_backfill", "segment_backfills", "postpone_segment_backfill",
     # segment statistics: the meta row
     "set_meta_value",
     # segment membership (segment tables only; ingest queues changed profiles through it)
