@@ -50,7 +50,7 @@ class Sizes:
     settle_cap_s: float  # give up waiting for the engine this long after the last batch
 
 
-QUICK = Sizes(events=600, batch=200, profiles=100, rounds=1, settle_cap_s=60.0)
+QUICK = Sizes(events=300, batch=100, profiles=40, rounds=1, settle_cap_s=60.0)
 FULL = Sizes(events=30_000, batch=1_000, profiles=5_000, rounds=1, settle_cap_s=120.0)
 
 

@@ -58,7 +58,7 @@ class Load:
         return int(self.rate * self.window)
 
 
-QUICK = Load(members=2_000, rate=200, window=2.0, lead=1.0, drain_cap=20.0)
+QUICK = Load(members=1_000, rate=200, window=1.5, lead=1.0, drain_cap=20.0)
 FULL = Load(members=1_000_000, rate=500, window=20.0, lead=3.0, drain_cap=60.0)
 FULL_SMALL = 100_000
 ENGINE_COMPUTE_MAX = 50_000

@@ -71,3 +71,26 @@ def test_the_cache_key_follows_the_schema_and_the_sizes() -> None:
     assert pop.key("0006") == Population(profiles=10, events=20).key("0006")
     assert pop.key("0006") != pop.key("0007")
     assert pop.key("0006") != Population(profiles=10, events=21).key("0006")
+
+
+def test_fifty_valid_segments_with_the_probe_last() -> None:
+    from benchmarks.segments50 import PROBE_SEGMENT, SEGMENTS_50
+
+    from storeflow.segments import load_segment
+
+    loaded = [load_segment(doc, source=f"segments50/{doc['id']}") for doc in SEGMENTS_50]
+    assert len(loaded) == 50 and len({s.id for s in loaded}) == 50
+    assert loaded[-1].id == PROBE_SEGMENT
+    ids = [s.id for s in loaded]
+    for doc in SEGMENTS_50:  # a segment refers only to segments listed before it
+        for ref in _in_segment_refs(doc["condition"]):
+            assert ids.index(ref) < ids.index(doc["id"])
+
+
+def _in_segment_refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["in_segment"]] if "in_segment" in node else []
+        return found + [r for value in node.values() for r in _in_segment_refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _in_segment_refs(value)]
+    return []
