@@ -19,8 +19,8 @@ def _customers(store: Store) -> None:
         for pid, orders, days, spent in (("a", 3, 10, {"IDR": "150000.50"}), ("b", 1, 40, {"IDR": "90000"}),
                                          ("c", 5, 2, {"IDR": "1200000", "USD": "9.99"}), ("d", 2, 40, {"USD": "20"}),
                                          ("e", 1, 100, {"IDR": "5"})):
-            tx.create_profile(pid, T0, orders_count=orders, last_order_at=T0 - days * DAY, first_order_at=T0 - 400 * DAY,
-                              total_spent=spent)
+            tx.create_profile(pid, T0, orders_count=orders, last_order_at=T0 - days * DAY,
+                              first_order_at=T0 - 400 * DAY, total_spent=spent)
         tx.create_profile("prospect", T0)  # no order: not a customer
         tx.create_profile("merged", T0, orders_count=9, last_order_at=T0, total_spent={"IDR": "999999999"},
                           merged_into="a")
