@@ -144,8 +144,10 @@ class FlowService:
                 raise ConflictError(f"flow {flow_id!r} is {current['status']}; a flow that has run "
                                     "cannot go back to draft (pause it instead)")
             version = int(current["current_version"])
-            tx.update_flow(flow_id, status=status, updated_at=now)
             defn = self.flows.definition(tx, flow_id, version)
+            if status == "live":
+                _check_segments(tx, defn)  # a segment it names may have been deleted while it was paused
+            tx.update_flow(flow_id, status=status, updated_at=now)
             self._sync_schedule(tx, defn, version, status, now)
         self.flows.invalidate()
         return ApplyResult(flow_id, version, "status", status)

@@ -275,3 +275,12 @@ def test_a_flow_naming_unknown_segments_is_refused_with_each_place(sf: Storeflow
          "the segments are: other, vip; create it first (storeflow segments apply FILE)"),
     ]
     assert sf.flows.list() == []  # nothing stored
+
+
+def test_a_paused_flow_whose_segment_was_deleted_cannot_go_live(sf: Storeflow) -> None:
+    apply(sf, segment_flow(segment="other"))
+    sf.flows.set_status("welcome", "paused")
+    sf.segments.delete("other")
+    with pytest.raises(FlowValidationError, match='unknown segment "other"'):
+        sf.flows.set_status("welcome", "live")
+    assert sf.flows.get("welcome")["status"] == "paused"
