@@ -64,6 +64,9 @@ def run(target: Target, quick: bool) -> list[Figure]:
     rate_none = statistics.median(r["events_per_second"] for r in none)
     rate_50 = statistics.median(r["events_per_second"] for r in fifty)
     slower = round(100 * (1 - rate_50 / rate_none), 1) if rate_none else None
+    cpu_none = statistics.median(r["cpu_seconds"] for r in none)
+    cpu_50 = statistics.median(r["cpu_seconds"] for r in fifty)
+    cpu_more = round(100 * (cpu_50 / cpu_none - 1), 1) if cpu_none else None  # the steadier comparison
     last = fifty[-1]
     probes = sorted(x for r in fifty for x in r["probe_latencies_s"])
     entries = sorted(x for r in fifty for x in r["entry_latencies_s"])
@@ -79,11 +82,13 @@ def run(target: Target, quick: bool) -> list[Figure]:
     with_50 = Figure(target.name, "segment_ingest", sizes.events, "events",
                      statistics.median(r["ingest_s"] for r in fifty),
                      {**common, "segments": last["segments"], "slower_percent": slower,
+                      "ingest_cpu_more_percent": cpu_more,
                       "settle_s_median": statistics.median(r["settle_s"] for r in fifty), "runs": fifty},
                      note=(f"{last['flows']} live flows + {last['segments']} live segments: "
                            f"{_change(slower)} than none (target: at most 15% slower); rounds "
                            + " · ".join(f"{r['events_per_second']:,.0f}" for r in fifty)
-                           + f" events/s; every change applied {_settle(fifty)} after the last batch"))
+                           + f" events/s; ingest CPU {cpu_more:+.1f}% ({cpu_50:.1f} s vs {cpu_none:.1f} s); every change"
+                           f" applied {_settle(fifty)} after the last batch"))
     entered = Figure(target.name, "segment_ingest entered", len(probes), "probes",
                      sum(r["ingest_s"] for r in fifty),
                      {**common, "probe": lat, "entries": ent,
