@@ -87,8 +87,8 @@ def run(target: Target, quick: bool) -> list[Figure]:
                      note=(f"{last['flows']} live flows + {last['segments']} live segments: "
                            f"{_change(slower)} than none (target: at most 15% slower); rounds "
                            + " · ".join(f"{r['events_per_second']:,.0f}" for r in fifty)
-                           + f" events/s; ingest CPU {cpu_more:+.1f}% ({cpu_50:.1f} s vs {cpu_none:.1f} s); every change"
-                           f" applied {_settle(fifty)} after the last batch"))
+                           + f" events/s; ingest CPU {cpu_more:+.1f}% ({cpu_50:.1f} s vs {cpu_none:.1f} s);"
+                           f" every change applied {_settle(fifty)} after the last batch"))
     entered = Figure(target.name, "segment_ingest entered", len(probes), "probes",
                      sum(r["ingest_s"] for r in fifty),
                      {**common, "probe": lat, "entries": ent,
