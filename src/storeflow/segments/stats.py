@@ -126,8 +126,8 @@ def refresh_stats(tx: StoreTx, currency: str, now: datetime) -> Refreshed:
 
 class StatsRefresher:
     """Keeps the stored statistics at most a day old while a live segment uses rfm or top: ``tick``
-    (in the app's drain) refreshes them when a day has passed since they were computed, asking the
-    store only then (and once at start)."""
+    (in the app's drain) refreshes them when a day has passed since they were computed (by this
+    process or another), asking the store only then (and once at start)."""
 
     def __init__(self, store: Store, clock: Clock, currency: str, *, every: timedelta = REFRESH_EVERY,
                  needed: Callable[[], bool] | None = None) -> None:
@@ -143,13 +143,12 @@ class StatsRefresher:
         now = self.clock.now()
         if self._next is not None and now < self._next:
             return None
-        if self._next is None:
-            with self.store.read() as tx:
-                stored = load_stats(tx)
-            if stored is not None and stored[1] is not None and stored[0].currency == self.currency \
-                    and now < stored[1] + self.every:
-                self._next = stored[1] + self.every
-                return None
+        with self.store.read() as tx:  # another process may have refreshed them meanwhile
+            stored = load_stats(tx)
+        if stored is not None and stored[1] is not None and stored[0].currency == self.currency \
+                and now < stored[1] + self.every:
+            self._next = stored[1] + self.every
+            return None
         return self.refresh()
 
     def refresh(self) -> Refreshed:
