@@ -58,12 +58,17 @@ def test_merged_members(store: Store) -> None:
 def test_change_queue(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.has_segment_changes() is False
-        tx.queue_segment_changes(["p2", "p1", "p2"], T0)
-        tx.queue_segment_changes(["p1"], T0 + HOUR)  # queued again: one row
+        tx.queue_segment_changes({"p2": {"event:order_placed"}, "p1": {"profile:properties"}}, T0)
+        tx.queue_segment_changes({"p1": {"orders", "profile:properties"}, "p3": {"*"}}, T0 + HOUR)  # the union
+        tx.queue_segment_changes({"p3": {"orders"}, "p4": set()}, T0 + HOUR)  # anything stays anything
         assert tx.has_segment_changes() is True
-        assert tx.claim_segment_changes(1) == ["p1"]
-        assert tx.claim_segment_changes(10) == ["p2"]
+        assert tx.claim_segment_changes(1) == {"p1": frozenset({"orders", "profile:properties"})}
+        assert tx.claim_segment_changes(10) == {"p2": frozenset({"event:order_placed"}), "p3": frozenset({"*"}),
+                                                "p4": frozenset({"*"})}
         assert tx.has_segment_changes() is False
+    with store.transaction() as tx:
+        tx.queue_segment_changes({"p5": {f"event:type-{i:04d}" for i in range(300)}}, T0)  # too many: anything
+        assert tx.claim_segment_changes(10) == {"p5": frozenset({"*"})}
 
 
 def test_due_rows_claimed_earliest_first(store: Store) -> None:

@@ -155,16 +155,17 @@ class Ingestor:
             segments.refresh(tx)
             if not segments.ordered():
                 segments = None
-        queued: set[str] = set()
+        queued: dict[str, set[str]] = {}  # profile id -> what changed that a live segment reads
         for i, p in enumerate(prepared):
             if i == 0 or batch.stale:
                 _prefetch(batch, prepared[i:], entry_flows, may_trigger)
             result = self._one(batch, p, seen)
             results[p.index] = result
             woke = woke or bool(result.runs_started) or result.status == "accepted"
-            if segments is not None and result.status == "accepted" and result.profile_id \
-                    and _changes_segments(segments, batch, p, result.profile_id, now):
-                queued.add(result.profile_id)
+            if segments is not None and result.status == "accepted" and result.profile_id:
+                keys = _segment_keys(segments, batch, p, result.profile_id, now)
+                if keys:
+                    queued.setdefault(result.profile_id, set()).update(keys)
         if queued:  # one statement per batch; the membership engine is woken after the commit
             batch.queue_segment_changes(queued, now)
             batch.notify_after_commit("storeflow_runs")
@@ -255,15 +256,15 @@ class Ingestor:
         return started
 
 
-def _changes_segments(segments: SegmentSet, batch: WriteBehind, p: _Prepared, profile_id: str,
-                      batch_start: datetime) -> bool:
-    """Whether a live segment reads what this event changed for its profile. A profile created
-    by the batch, or a merge (it invalidates the batch view), may change anything."""
+def _segment_keys(segments: SegmentSet, batch: WriteBehind, p: _Prepared, profile_id: str,
+                  batch_start: datetime) -> frozenset[str]:
+    """What this event changed for its profile, if a live segment reads some of it (else empty).
+    A profile created by the batch, or a merge (it invalidates the batch view), may change anything."""
     profile = batch.get_profile(profile_id)
     new = batch.stale or profile is None or profile["created_at"] >= batch_start
     keys = event_keys(p.event.type, p.change, p.profile_updates, identified=bool(p.event.hints.identities()),
                       new_profile=new)
-    return segments.reads_any(keys)
+    return keys if segments.reads_any(keys) else frozenset()
 
 
 def _prefetch(batch: WriteBehind, prepared: list[_Prepared], entry_flows: frozenset[str],

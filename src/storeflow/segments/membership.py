@@ -8,16 +8,20 @@ One :meth:`SegmentEngine.tick` does, in order (docs/segments.md, "How membership
    with the current members of the page, entries and exits are recorded with ``by = "compute"``
    and **no** ``segment_entered`` / ``segment_exited`` events: existing members of a new or edited
    segment do not fire entry triggers (flows ask for them with ``include_existing``).
-2. **Time.** For a time-relative segment, each evaluated profile gets one ``segment_due`` row with
-   the next instant its truth flips if nothing else happens (``storeflow.flows.flips.next_flip``);
-   due rows are claimed through their index and exactly those pairs are re-evaluated (reason
-   ``time``), then the segments testing them with ``in_segment`` for the profiles that changed.
-3. **Queued changes.** Ingest queued, in its own transaction, each profile an event changed in a
-   way some live segment reads (``storeflow.segments.segmentset``). The engine claims a batch of
-   them (SKIP LOCKED on PostgreSQL), evaluates every computed live segment for exactly those
-   profiles in dependency order (SQL restricted to their ids: one statement per segment and
-   batch), writes entries and exits with their log rows, and ingests ``segment_entered`` /
-   ``segment_exited`` (reason ``event``) in the same transaction, so flows trigger on them.
+2. **Queued changes.** Ingest queued, in its own transaction, each profile an event changed in a
+   way some live segment reads, with what changed (``storeflow.segments.segmentset``). The engine
+   claims a batch of them (SKIP LOCKED on PostgreSQL) and evaluates, in dependency order, each
+   computed live segment for the profiles whose changes it reads (SQL restricted to their ids: one
+   statement per segment and batch); it writes entries and exits with their log rows and ingests
+   ``segment_entered`` / ``segment_exited`` (reason ``event``) in the same transaction, so flows
+   trigger on them. A membership change marks ``segment:<id>`` changed for the profile, so the
+   segments testing it with ``in_segment`` follow in the same pass.
+3. **Time.** A time-relative segment keeps one ``segment_due`` row per evaluated profile: the next
+   instant its truth flips if nothing else happens (``storeflow.flows.flips.next_flip``). Due rows
+   are claimed through their index and exactly those pairs are re-evaluated (reason ``time``, with
+   their in_segment dependants), and their next flips computed. After an event the pairs evaluated
+   are made due *now*, so their flips are computed by this step right after, without holding up the
+   events (and a crash in between loses no flip).
 
 A membership change found by a full computation queues the profile again when another segment
 tests this one with ``in_segment``.
@@ -36,7 +40,7 @@ from zoneinfo import ZoneInfo
 from storeflow.clock import Clock
 from storeflow.engine.ingest import Ingestor
 from storeflow.flows.segment_stats import SegmentStats
-from storeflow.segments.segmentset import LiveSegment, SegmentSet
+from storeflow.segments.segmentset import ANY, LiveSegment, SegmentSet
 from storeflow.store.base import Store, StoreTx
 
 log = logging.getLogger("storeflow.segments")
@@ -46,7 +50,7 @@ COMPUTE_PAGE = 5000
 DRAIN_BATCH = 500
 """Queued profiles evaluated per transaction."""
 DRAIN_BATCHES_PER_TICK = 20
-DUE_BATCH = 500
+DUE_BATCH = 200
 """Due flips claimed per transaction."""
 HORIZON = timedelta(days=400)
 """How far ahead a flip is looked for (more than a year: anniversaries)."""
@@ -72,7 +76,7 @@ class SegmentEngine:
 
     # -- the tick ---------------------------------------------------------------------------------
     def tick(self) -> int:
-        """Compute new and edited segments, re-evaluate the due flips, drain the queued profiles;
+        """Compute new and edited segments, drain the queued profiles, re-evaluate the due flips;
         returns the number of membership changes."""
         now = self.clock.now()
         self.pending = False
@@ -88,9 +92,9 @@ class SegmentEngine:
             state = states.get(seg.id)
             if state is not None and state["computed_version"] != seg.version:
                 changes += self._compute(seg, now)
-        n, w = self._due(now)
-        changes, woke = changes + n, woke or w
         n, w = self._drain(now)
+        changes, woke = changes + n, woke or w
+        n, w = self._due(now)
         changes, woke = changes + n, woke or w
         if woke and self.on_wake is not None:
             self.on_wake()
@@ -149,7 +153,7 @@ class SegmentEngine:
                 if seg.time_relative:
                     self._set_flips(tx, seg, page, now)
                 if dependants and (entered or exited):
-                    tx.queue_segment_changes([p for _, p in entered + exited], now)
+                    tx.queue_segment_changes({p: {f"segment:{seg.id}"} for _, p in entered + exited}, now)
                 after = upto
             tx.mark_segment_computed(seg.id, seg.version, now)
         log.info("segment %s v%d computed in full: %d membership changes", seg.id, seg.version, changes)
@@ -160,13 +164,12 @@ class SegmentEngine:
         changes, woke = 0, False
         for _ in range(DRAIN_BATCHES_PER_TICK):
             with self.store.transaction() as tx:
-                ids = tx.claim_segment_changes(DRAIN_BATCH)
-                if not ids:
+                claimed = tx.claim_segment_changes(DRAIN_BATCH)
+                if not claimed:
                     return changes, woke
-                segs = self._computed(tx)
-                n, w = self._evaluate(tx, segs, ids, now, "event")
+                n, w = self._evaluate(tx, {pid: set(keys) for pid, keys in claimed.items()}, now, "event")
                 changes, woke = changes + n, woke or w
-            if len(ids) < DRAIN_BATCH:
+            if len(claimed) < DRAIN_BATCH:
                 return changes, woke
         self.pending = True
         return changes, woke
@@ -180,32 +183,36 @@ class SegmentEngine:
                 if (state := states.get(seg.id)) is not None and state["status"] != "deleted"
                 and state["computed_version"] == seg.version]
 
-    def _evaluate(self, tx: StoreTx, segs: list[LiveSegment], ids: list[str], now: datetime, reason: str, *,
-                  computed: list[LiveSegment] | None = None) -> tuple[int, bool]:
-        """Evaluate these segments (in this order) for these profiles; record and emit the changes.
-        With ``computed`` (every computed segment, in dependency order), the segments testing these
-        ones with in_segment are then evaluated for the profiles whose membership changed."""
+    def _evaluate(self, tx: StoreTx, changes: dict[str, set[str]], now: datetime, reason: str) -> tuple[int, bool]:
+        """Evaluate the computed segments, in dependency order, for the profiles of ``changes``
+        whose changed keys the segment reads (a due flip's key ``due:<segment>`` names its
+        segment); record and emit the entries and exits. A membership change adds the key
+        ``segment:<id>`` to the profile's, so the segments testing it with in_segment follow."""
+        ids = sorted(changes)
         current = tx.memberships_of(ids)
         tx.exit_segment([{"segment_id": s, "profile_id": p, "at": now, "by": reason}
                          for s, p in tx.merged_members(ids)])  # merged profiles are never members
         changed: list[tuple[LiveSegment, str, bool]] = []
-        for seg in segs:
+        for seg in self._computed(tx):
+            wanted = [pid for pid in ids if _affected(seg, changes[pid])]
+            if not wanted:
+                continue
             should = tx.segment_member_ids(seg.condition, now=now, store_tz=self.store_tz, stats=self._stats,
-                                           profile_ids=ids)
-            were = {pid for pid in ids if seg.id in current.get(pid, ())}
+                                           profile_ids=wanted)
+            were = {pid for pid in wanted if seg.id in current.get(pid, ())}
             entered = tx.enter_segment(_rows(seg.id, should - were, now, reason))
             exited = tx.exit_segment(_rows(seg.id, were - should, now, reason))
+            for _, pid in entered + exited:
+                changes[pid].add(f"segment:{seg.id}")
             changed += [(seg, pid, True) for _, pid in entered] + [(seg, pid, False) for _, pid in exited]
-            if seg.time_relative:
-                self._set_flips(tx, seg, ids, now)
-        n, woke = len(changed), self._emit(tx, changed, now, reason)
-        if computed is not None and changed:
-            dependants = self.segments.dependants({seg.id for seg, _, _ in changed})
-            follow = [seg for seg in computed if seg.id in dependants]
-            if follow:
-                more, w = self._evaluate(tx, follow, sorted({pid for _, pid, _ in changed}), now, reason)
-                n, woke = n + more, woke or w
-        return n, woke
+            if seg.time_relative and reason == "time":
+                self._set_flips(tx, seg, wanted, now)
+            elif seg.time_relative:
+                # The next flips are computed by the due path, right after this transaction: the
+                # events of this one are not kept waiting for them, and a crash in between leaves
+                # these rows due now, so no flip is lost.
+                tx.set_segment_due([{"segment_id": seg.id, "profile_id": pid, "due_at": now} for pid in wanted])
+        return len(changed), self._emit(tx, changed, now, reason)
 
     def _emit(self, tx: StoreTx, changed: list[tuple[LiveSegment, str, bool]], now: datetime, reason: str) -> bool:
         """Ingest segment_entered / segment_exited for each change, in this transaction."""
@@ -263,14 +270,18 @@ class SegmentEngine:
                 due = tx.claim_due_segment_flips(now, DUE_BATCH)
                 if not due:
                     return changes, woke
-                by_segment: dict[str, list[str]] = defaultdict(list)
+                keys: dict[str, set[str]] = defaultdict(set)
                 for row in due:
-                    by_segment[str(row["segment_id"])].append(str(row["profile_id"]))
-                computed = self._computed(tx)
-                for seg in computed:
-                    if seg.id in by_segment:
-                        n, w = self._evaluate(tx, [seg], sorted(set(by_segment[seg.id])), now, "time",
-                                              computed=computed)
-                        changes, woke = changes + n, woke or w
+                    keys[str(row["profile_id"])].add(f"due:{row['segment_id']}")
+                n, w = self._evaluate(tx, keys, now, "time")
+                changes, woke = changes + n, woke or w
+                if tx.has_segment_changes():
+                    self.pending = True  # queued events go first: the next tick comes back here
+                    return changes, woke
             if len(due) < DUE_BATCH:
                 return changes, woke
+
+
+def _affected(seg: LiveSegment, keys: set[str]) -> bool:
+    """Whether a profile with these changed keys must be evaluated for this segment."""
+    return ANY in keys or ANY in seg.reads or f"due:{seg.id}" in keys or not seg.reads.isdisjoint(keys)

@@ -12,7 +12,7 @@ operation, so a new operation can neither bypass the cache nor go untested on ei
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -512,79 +512,6 @@ class SegmentFlowsPort(Protocol):
         """The schedules rows of the members backfills (flow_id, flow_version, next_fire_at, last_fired_at)."""
 
 
-class MembershipPort(Protocol):
-    """Segment membership: current members and their history, the queue of profiles to
-    re-evaluate, and the due flips of time-relative segments (see store/sql/membership_ops.py)."""
-
-    def segments_of(self, profile_id: str) -> frozenset[str]:
-        """The ids of the segments this profile is a current member of."""
-
-    def memberships_of(self, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
-        """Profile id -> the segments it is a current member of (profiles in none are absent)."""
-
-    def is_member(self, segment_id: str, profile_id: str) -> bool:
-        """Whether the profile is a current member of the segment."""
-
-    def merged_members(self, profile_ids: Iterable[str]) -> list[tuple[str, str]]:
-        """(segment id, profile id) of current members merged into one of these profiles."""
-
-    def enter_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        """Rows of segment_id, profile_id, at, by: members and log stays; the pairs that entered."""
-
-    def exit_segment(self, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        """Rows of segment_id, profile_id, at, by: stays closed, members removed; the pairs that exited."""
-
-    def members_in_range(self, segment_id: str, after: str, upto: str) -> set[str]:
-        """The segment's current members with ids in (``after``, ``upto``]."""
-
-    def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:
-        """Segment id -> its current member count."""
-
-    def membership_history(self, profile_id: str) -> list[dict[str, Any]]:
-        """Every stay of one profile in any segment, oldest first."""
-
-    def queue_segment_changes(self, profile_ids: Iterable[str], now: datetime) -> None:
-        """Queue these profiles for the membership engine to re-evaluate."""
-
-    def claim_segment_changes(self, limit: int) -> list[str]:
-        """Up to ``limit`` queued profile ids, taken off the queue in this transaction."""
-
-    def has_segment_changes(self) -> bool:
-        """Whether a queued profile waits for the membership engine."""
-
-    def set_segment_due(self, rows: list[dict[str, Any]]) -> None:
-        """Insert or replace due rows (segment_id, profile_id, due_at)."""
-
-    def delete_segment_due(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Remove the due rows of these (segment id, profile id) pairs."""
-
-    def segment_due_of(self, profile_id: str) -> dict[str, datetime]:
-        """Segment id -> the due instant of this profile's row in it."""
-
-    def claim_due_segment_flips(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Due rows earliest first, taken off the table in this transaction."""
-
-    def next_segment_due_at(self) -> datetime | None:
-        """The earliest due instant of a time-relative segment flip."""
-
-    def segment_states(self, *, lock: bool = False) -> list[dict[str, Any]]:
-        """id, status, current_version, computed_version of every segment (``lock``: live ones FOR SHARE)."""
-
-    def lock_segment_for_compute(self, segment_id: str) -> dict[str, Any] | None:
-        """The live segment's state locked for a full computation; None if gone or held elsewhere."""
-
-    def mark_segment_computed(self, segment_id: str, version: int, now: datetime) -> None:
-        """Record that ``version`` is computed in full (and the member count)."""
-
-    def profile_id_page(self, after: str, limit: int) -> list[str]:
-        """Profile ids after ``after``, by id (the pages of a full computation)."""
-
-    def segment_member_ids(self, condition: Condition, *, now: datetime, store_tz: ZoneInfo,
-                           stats: SegmentStats | None, profile_ids: Iterable[str] | None = None,
-                           after: str | None = None, upto: str | None = None) -> set[str]:
-        """The profiles the condition holds for now (SQL evaluator), optionally among ids or in a range."""
-
-
 class SegmentsPort(Protocol):
     """Segments as documents: rows, versions, the segments revision, member pages, deletion."""
 
@@ -737,11 +664,11 @@ class MembershipPort(Protocol):
     def membership_history(self, profile_id: str) -> list[dict[str, Any]]:
         """Every stay of one profile in any segment, oldest first."""
 
-    def queue_segment_changes(self, profile_ids: Iterable[str], now: datetime) -> None:
-        """Queue these profiles for the membership engine to re-evaluate."""
+    def queue_segment_changes(self, changes: Mapping[str, Iterable[str]], now: datetime) -> None:
+        """Queue profiles (id -> the keys of what changed) for the membership engine to re-evaluate."""
 
-    def claim_segment_changes(self, limit: int) -> list[str]:
-        """Up to ``limit`` queued profile ids, taken off the queue in this transaction."""
+    def claim_segment_changes(self, limit: int) -> dict[str, frozenset[str]]:
+        """Up to ``limit`` queued profiles (id -> what changed), taken off the queue in this transaction."""
 
     def has_segment_changes(self) -> bool:
         """Whether a queued profile waits for the membership engine."""

@@ -486,6 +486,9 @@ segment_changes = Table(
     metadata,
     Column("profile_id", String(64), primary_key=True),
     Column("queued_at", UTCDateTime(), nullable=False),
+    # What changed, as the keys segment conditions read (storeflow.segments.segmentset), one per
+    # line; "*" (or null): anything. Only the segments reading one of them are evaluated.
+    Column("changed", Text(), nullable=True),
 )
 
 # --- campaigns (issue 9) --------------------------------------------------------------------------

@@ -17,12 +17,12 @@ instant the condition's truth flips if nothing else happens; due rows are claime
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import Select, bindparam, case, exists, func, or_, select, update
 
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import (
@@ -44,6 +44,44 @@ _CHUNK = 500
 def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+ANY_CHANGE = "*"
+"""The key of a change that may touch anything (``storeflow.segments.segmentset.ANY``)."""
+_MAX_KEYS = 2000  # characters of keys kept per queued profile; past that it is "anything"
+
+
+def _encode_keys(keys: Iterable[str]) -> str:
+    wanted = sorted(set(keys))
+    if not wanted or ANY_CHANGE in wanted:
+        return ANY_CHANGE
+    text = "\n".join(wanted)
+    return text if len(text) <= _MAX_KEYS else ANY_CHANGE
+
+
+def _decode_keys(text: str | None) -> frozenset[str]:
+    return frozenset((text or ANY_CHANGE).split("\n"))
+
+
+_SELECTS: dict[tuple[int, datetime, str, int, str], tuple[Any, Any, Select[Any]]] = {}
+_SELECTS_MAX = 256
+
+
+def _members_select(condition: Condition, now: datetime, store_tz: ZoneInfo, stats: SegmentStats | None,
+                    dialect: str) -> Select[Any]:
+    """The compiled members query of a condition at ``now``, built once per (condition, now): the
+    engine evaluates a segment for several batches of profiles at one instant."""
+    from storeflow.segments.sql import members_query
+
+    key = (id(condition), now, store_tz.key, id(stats), dialect)
+    hit = _SELECTS.get(key)
+    if hit is not None and hit[0] is condition and hit[1] is stats:
+        return hit[2]
+    query = members_query(condition, now=now, store_tz=store_tz, stats=stats, dialect_name=dialect)
+    if len(_SELECTS) >= _SELECTS_MAX:
+        _SELECTS.clear()
+    _SELECTS[key] = (condition, stats, query)  # holding them keeps their ids theirs
+    return query
 
 
 def _by_segment(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -158,24 +196,31 @@ class MembershipOps(TxBase):
         return [dict(r) for r in rows]
 
     # -- profiles to re-evaluate ---------------------------------------------------------------------
-    def queue_segment_changes(self, profile_ids: Iterable[str], now: datetime) -> None:
-        """Queue these profiles for re-evaluation. In id order, and ON CONFLICT DO UPDATE, so that on
-        PostgreSQL a row an engine is claiming meanwhile is waited for, then written again."""
-        ids = sorted(set(profile_ids))
-        if not ids:
+    def queue_segment_changes(self, changes: Mapping[str, Iterable[str]], now: datetime) -> None:
+        """Queue these profiles for re-evaluation, each with the keys of what changed for it
+        (``ANY_CHANGE``: anything); a profile already queued keeps the union. In id order, and ON
+        CONFLICT DO UPDATE, so that on PostgreSQL a row an engine is claiming meanwhile is waited
+        for, then written again."""
+        if not changes:
             return
+        rows = [{"profile_id": pid, "queued_at": now, "changed": _encode_keys(changes[pid])} for pid in sorted(changes)]
         stmt = self.upsert(segment_changes)
-        stmt = stmt.on_conflict_do_update(index_elements=["profile_id"], set_={"queued_at": stmt.excluded.queued_at})
-        self.conn.execute(stmt, [{"profile_id": pid, "queued_at": now} for pid in ids])
+        old, new = func.coalesce(segment_changes.c.changed, ANY_CHANGE), stmt.excluded.changed
+        merged = case((or_(old == ANY_CHANGE, new == ANY_CHANGE, func.length(old) + func.length(new) > _MAX_KEYS),
+                       ANY_CHANGE), else_=old + "\n" + new)
+        stmt = stmt.on_conflict_do_update(index_elements=["profile_id"],
+                                          set_={"queued_at": stmt.excluded.queued_at, "changed": merged})
+        self.conn.execute(stmt, rows)
 
-    def claim_segment_changes(self, limit: int) -> list[str]:
-        """Up to ``limit`` queued profile ids, taken off the queue in this transaction (rows another
-        engine holds are skipped on PostgreSQL)."""
-        q = select(segment_changes.c.profile_id).order_by(segment_changes.c.profile_id).limit(limit)
-        ids = [str(r[0]) for r in self.conn.execute(self.store.lock_for_claim(q))]
-        for chunk in _chunks(ids):
+    def claim_segment_changes(self, limit: int) -> dict[str, frozenset[str]]:
+        """Up to ``limit`` queued profiles, taken off the queue in this transaction (rows another
+        engine holds are skipped on PostgreSQL): profile id -> the keys of what changed."""
+        q = (select(segment_changes.c.profile_id, segment_changes.c.changed)
+             .order_by(segment_changes.c.profile_id).limit(limit))
+        found = {str(r[0]): _decode_keys(r[1]) for r in self.conn.execute(self.store.lock_for_claim(q))}
+        for chunk in _chunks(sorted(found)):
             self.conn.execute(segment_changes.delete().where(segment_changes.c.profile_id.in_(chunk)))
-        return ids
+        return found
 
     def has_segment_changes(self) -> bool:
         """Whether a queued profile waits for the membership engine."""
@@ -257,17 +302,15 @@ class MembershipOps(TxBase):
                            after: str | None = None, upto: str | None = None) -> set[str]:
         """The profiles the condition holds for now, by the SQL evaluator: among ``profile_ids``
         when given, and with ids in (``after``, ``upto``] when given."""
-        from storeflow.segments.sql import members_query
-
         dialect = self.conn.dialect.name
+        base = _members_select(condition, now, store_tz, stats, dialect)
+        if after is not None:
+            base = base.where(profiles.c.id > after)
+        if upto is not None:
+            base = base.where(profiles.c.id <= upto)
         ids = None if profile_ids is None else sorted(set(profile_ids))
         found: set[str] = set()
         for chunk in ([None] if ids is None else list(_chunks(ids))):
-            q = members_query(condition, now=now, store_tz=store_tz, stats=stats, dialect_name=dialect,
-                              profile_ids=chunk)
-            if after is not None:
-                q = q.where(profiles.c.id > after)
-            if upto is not None:
-                q = q.where(profiles.c.id <= upto)
+            q = base if chunk is None else base.where(profiles.c.id.in_(chunk))
             found.update(str(r[0]) for r in self.conn.execute(q))
         return found
