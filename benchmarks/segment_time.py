@@ -37,7 +37,7 @@ from benchmarks.timers import peak_rss_mb, rss_mb, watch
 from storeflow.clock import SystemClock, VirtualClock
 from storeflow.settings import Settings
 from storeflow.store.sql.tx import sql_connection
-from storeflow.store.tables import segment_due, segment_members, segment_membership_log
+from storeflow.store.tables import events, segment_due, segment_members, segment_membership_log
 
 SEGMENT = {"id": "ordered-30d", "name": "Ordered in the last 30 days",
            "condition": {"orders": {"within": "30d"}, "exists": True}}
@@ -279,11 +279,15 @@ def exits(url: str, load: Load) -> dict[str, Any]:
         first = t0_real.value + load.lead
         exited_count = [0]
 
-        def done() -> bool:
+        asked = [0.0]
+
+        def done() -> bool:  # the segment_exited events, counted through their (type, time) index, once a second
+            if time.monotonic() - asked[0] < 1.0:
+                return False
+            asked[0] = time.monotonic()
             with sf.store.read() as tx:
                 exited_count[0] = sql_connection(tx).execute(
-                    select(func.count()).select_from(segment_membership_log)
-                    .where(segment_membership_log.c.exited_by == "time")).scalar_one()
+                    select(func.count()).select_from(events).where(events.c.type == "segment_exited")).scalar_one()
             return bool(exited_count[0] >= load.due)
 
         samples = watch(proc, done, first + load.window + load.drain_cap)
