@@ -42,7 +42,7 @@ class OrderChange:
     total_minor: int | None
     refund_minor: int | None
     items: tuple[LineItem, ...] | None
-    values: dict[str, Any] = field(default_factory=dict)  # number, statuses, tags, shipping_country
+    values: dict[str, Any] = field(default_factory=dict)  # number, statuses, tags, shipping_country, codes
     cart_ids: tuple[str, ...] = ()
 
 
@@ -206,6 +206,36 @@ def _line_item(item: dict[str, Any], where: str) -> LineItem:
     )
 
 
+MAX_DISCOUNT_CODES = 50
+MAX_DISCOUNT_CODE_CHARS = 100
+
+
+def _discount_codes(props: dict[str, Any]) -> list[str] | None:
+    """``properties.discount_codes``: a list of codes, or of objects with a ``code`` (Shopify's
+    form), as the distinct codes in order; None when the event has none (the stored ones stay)."""
+    raw = props.get("discount_codes")
+    if raw is None:
+        return None
+    where = "properties.discount_codes"
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: use a list of codes (texts, or objects with a code)")
+    if len(raw) > MAX_DISCOUNT_CODES:
+        raise ValueError(f"{where}: {len(raw)} codes; an order keeps at most {MAX_DISCOUNT_CODES}")
+    codes: list[str] = []
+    for i, item in enumerate(raw):
+        code = item.get("code") if isinstance(item, dict) else item
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        if not isinstance(code, str) or not code:
+            hint = "an object needs a non-empty text code" if isinstance(item, dict) else "a code is a non-empty text"
+            raise ValueError(f"{where}[{i}]: {_shown(item)}: {hint}")
+        if len(code) > MAX_DISCOUNT_CODE_CHARS:
+            raise ValueError(f"{where}[{i}]: {len(code)} characters; a code has at most {MAX_DISCOUNT_CODE_CHARS}")
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
 def _tags(props: dict[str, Any]) -> list[str] | None:
     tags = props.get("tags")
     if tags is None:
@@ -240,6 +270,9 @@ def _order_change(event: CanonicalEvent) -> OrderChange:
     tags = _tags(p)
     if tags is not None:
         values["tags"] = tags
+    codes = _discount_codes(p)
+    if codes is not None:
+        values["discount_codes"] = codes
     if event.type == "shipment_updated":
         values["tracking"] = {k: p[k] for k in ("status", "carrier", "tracking_number", "tracking_url") if k in p}
         if str(p.get("status", "")).lower() == "delivered":

@@ -69,7 +69,7 @@ def _apply_order(tx: StoreTx, event: CanonicalEvent, profile_id: str | None, ch:
             row["refunded_minor"] = ch.refund_minor if ch.refund_minor is not None else row["total_minor"]
         tx.insert_order(row)
     else:
-        values = _order_values(ch)
+        values = _order_values(ch, current)
         if event.type == "order_placed" and event.occurred_at < current["placed_at"]:
             values["placed_at"] = event.occurred_at
         if ch.total_minor is not None and event.type in ("order_placed", "order_updated"):
@@ -98,10 +98,15 @@ def _apply_order(tx: StoreTx, event: CanonicalEvent, profile_id: str | None, ch:
         tx.convert_carts(None, [order_cart_id(ch.order_id)], ch.order_id, event.occurred_at)
 
 
-def _order_values(ch: OrderChange) -> dict[str, Any]:
+_ORDER_PROPERTIES = ("tracking", "discount_codes")
+"""The change's values kept in the order row's ``properties`` (merged into those stored)."""
+
+
+def _order_values(ch: OrderChange, current: dict[str, Any] | None = None) -> dict[str, Any]:
     values = dict(ch.values)
-    if "tracking" in values:
-        values["properties"] = {"tracking": values.pop("tracking")}
+    kept = {name: values.pop(name) for name in _ORDER_PROPERTIES if name in values}
+    if kept:
+        values["properties"] = {**dict((current or {}).get("properties") or {}), **kept}
     return values
 
 
