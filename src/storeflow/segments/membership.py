@@ -92,7 +92,7 @@ class SegmentEngine:
             state = states.get(seg.id)
             if state is not None and state["computed_version"] != seg.version:
                 changes += self._compute(seg, now)
-        n, w = self._drain(now)
+        n, w = self._drain()
         changes, woke = changes + n, woke or w
         n, w = self._due(now)
         changes, woke = changes + n, woke or w
@@ -160,14 +160,16 @@ class SegmentEngine:
         return changes
 
     # -- 2. queued changes ---------------------------------------------------------------------------
-    def _drain(self, now: datetime) -> tuple[int, bool]:
+    def _drain(self) -> tuple[int, bool]:
         changes, woke = 0, False
         for _ in range(DRAIN_BATCHES_PER_TICK):
             with self.store.transaction() as tx:
                 claimed = tx.claim_segment_changes(DRAIN_BATCH)
                 if not claimed:
                     return changes, woke
-                n, w = self._evaluate(tx, {pid: set(keys) for pid, keys in claimed.items()}, now, "event")
+                # The instant is taken after the claim: an event committed before it occurred before it.
+                n, w = self._evaluate(tx, {pid: set(keys) for pid, keys in claimed.items()}, self.clock.now(),
+                                      "event")
                 changes, woke = changes + n, woke or w
             if len(claimed) < DRAIN_BATCH:
                 return changes, woke

@@ -113,7 +113,8 @@ def test_in_segment_dependants_follow(sf: Storeflow, clock: VirtualClock) -> Non
 
 
 def test_no_order_in_90_days_enters_at_the_exact_instant(sf: Storeflow, clock: VirtualClock) -> None:
-    apply(sf, "lapsed", {"all": [{"orders": {}, "exists": True}, {"not": {"orders": {"within": "90d"}, "exists": True}}]})
+    apply(sf, "lapsed", {"all": [{"orders": {}, "exists": True},
+                                 {"not": {"orders": {"within": "90d"}, "exists": True}}]})
     sf.ingest([{"type": "order_placed", "email": "a@example.com",
                 "properties": {"order_id": "o1", "total": 100, "currency": "USD"}}])
     last_order = clock.now()
