@@ -48,6 +48,7 @@ from storeflow.engine.records import (
 from storeflow.engine.runner import Outcome, RunState, StepLog
 from storeflow.errors import PermanentActionError
 from storeflow.flows import HistoryPort
+from storeflow.flows.segment_stats import SegmentStats
 from storeflow.jsonenc import dumps
 from storeflow.settings import Settings
 from storeflow.signing import Signer
@@ -345,8 +346,9 @@ class RunEnv:
     """The StepEnv of one run in a batch: records from the batch, effects into it."""
 
     def __init__(self, batch: Batch, run: RunState, trigger: dict[str, Any] | None, store_tz: ZoneInfo,
-                 messaging: tuple[Settings, Signer] | None = None) -> None:
+                 messaging: tuple[Settings, Signer] | None = None, stats: SegmentStats | None = None) -> None:
         self.batch, self.run, self.trigger, self.now, self.store_tz = batch, run, trigger, batch.now, store_tz
+        self.stats = stats
         self.messaging = Messaging(messaging[0], messaging[1], batch.suppressed) if messaging else None
         self.history: HistoryPort = batch.history
         self._record: dict[str, Any] | None = None  # None: (re)build at the next read

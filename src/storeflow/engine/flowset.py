@@ -6,6 +6,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+from storeflow.engine.flow_stats import StatsCache
 from storeflow.flows import EventTrigger, FlowDefinition, SegmentTrigger, first_path, parse_flow, step_key
 from storeflow.model.events import new_id
 from storeflow.store.base import StoreTx
@@ -24,6 +25,8 @@ class FlowSet:
         self._live: list[tuple[str, int]] = []
         self._limited: frozenset[str] = frozenset()
         self._members_flows: list[tuple[str, int, str]] = []
+        self.stats = StatsCache()
+        """The segment statistics the flows' rfm and top conditions read (``stats.batch(tx)``)."""
 
     def definition(self, tx: StoreTx, flow_id: str, version: int) -> FlowDefinition:
         key = (flow_id, version)

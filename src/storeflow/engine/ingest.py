@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from storeflow.clock import Clock
 from storeflow.engine.changes import Change, order_cart_id, parse_change
+from storeflow.engine.flow_stats import BatchStats, uses_stats
 from storeflow.engine.flowset import FlowSet, event_too_old, start_run
 from storeflow.engine.identity import apply_profile_updates, check_profile_updates, resolve_profile
 from storeflow.engine.records import RecordLoader, StoreProfileData
@@ -143,6 +144,7 @@ class Ingestor:
         self.flows.refresh(tx)
         seen: set[str] = tx.existing_idempotency_keys([p.event.idempotency_key for p in prepared])
         batch = tx.write_behind()
+        stats = self.flows.stats.batch(batch)  # read once, if a flow it evaluates uses rfm or top
         entry_flows = self.flows.reentry_limited()
         now = self.clock.now()
 
@@ -159,7 +161,7 @@ class Ingestor:
         for i, p in enumerate(prepared):
             if i == 0 or batch.stale:
                 _prefetch(batch, prepared[i:], entry_flows, may_trigger)
-            result = self._one(batch, p, seen)
+            result = self._one(batch, p, seen, stats)
             results[p.index] = result
             woke = woke or bool(result.runs_started) or result.status == "accepted"
             if segments is not None and result.status == "accepted" and result.profile_id:
@@ -172,7 +174,7 @@ class Ingestor:
         batch.flush()
         return woke
 
-    def _one(self, tx: StoreTx, p: _Prepared, seen: set[str]) -> IngestResult:
+    def _one(self, tx: StoreTx, p: _Prepared, seen: set[str], stats: BatchStats) -> IngestResult:
         ev = p.event
         if ev.idempotency_key in seen:
             return IngestResult(p.index, "duplicate")
@@ -181,13 +183,13 @@ class Ingestor:
             profile_id = resolve_profile(tx, ev.hints, now)
         except NotFoundError as exc:
             return IngestResult(p.index, "rejected", error=f"profile_id: {exc}")
-        started = self._persist(tx, ev, profile_id, p.change, p.profile_updates, seen)
+        started = self._persist(tx, ev, profile_id, p.change, p.profile_updates, seen, stats)
         if started is None:
             return IngestResult(p.index, "duplicate")
         return IngestResult(p.index, "accepted", event_id=ev.id, profile_id=profile_id, runs_started=started)
 
     def _persist(self, tx: StoreTx, ev: CanonicalEvent, profile_id: str | None, change: Change | None,
-                 updates: dict[str, Any], seen: set[str]) -> list[str] | None:
+                 updates: dict[str, Any], seen: set[str], stats: BatchStats) -> list[str] | None:
         from storeflow.engine.state import apply_change
 
         now = self.clock.now()
@@ -202,16 +204,16 @@ class Ingestor:
         derived = apply_change(tx, ev, profile_id, change, now, self.settings.low_stock_threshold)
         started: list[str] = []
         if profile_id:
-            self._wake_waiting(tx, record, profile_id)
-        started += self._trigger(tx, record, profile_id)
+            self._wake_waiting(tx, record, profile_id, stats)
+        started += self._trigger(tx, record, profile_id, stats)
         for d in derived:
             if d.idempotency_key in seen:
                 continue
-            more = self._persist(tx, d, None, None, {}, seen)
+            more = self._persist(tx, d, None, None, {}, seen, stats)
             started += more or []
         return started
 
-    def _wake_waiting(self, tx: StoreTx, event: dict[str, Any], profile_id: str) -> None:
+    def _wake_waiting(self, tx: StoreTx, event: dict[str, Any], profile_id: str, stats: BatchStats) -> None:
         now = self.clock.now()
         for wait in tx.waits_for(profile_id, event["type"]):
             if event["received_at"] < wait["since"]:
@@ -224,7 +226,8 @@ class Ingestor:
             step = step_at(defn, path) if path is not None else None
             if isinstance(step, WaitForStep) and step.where is not None:
                 ctx = EvalContext(record={"event": event}, now=now, history=StoreProfileData(tx),
-                                  profile_id=profile_id)
+                                  profile_id=profile_id, stats=stats.for_flow(defn),
+                                  store_tz=self.settings.timezone)
                 if not evaluate(step.where, ctx):
                     continue
             if not tx.remove_wait(run["id"]):
@@ -236,7 +239,8 @@ class Ingestor:
             tx.update_run(run["id"], context=context, due_at=now, updated_at=now)
             tx.notify_after_commit("storeflow_runs")
 
-    def _trigger(self, tx: StoreTx, event: dict[str, Any], profile_id: str | None) -> list[str]:
+    def _trigger(self, tx: StoreTx, event: dict[str, Any], profile_id: str | None,
+                 stats: BatchStats) -> list[str]:
         now = self.clock.now()
         started = []
         candidates = [(version, defn) for version, defn in self.flows.for_event(tx, event["type"])
@@ -244,8 +248,10 @@ class Ingestor:
         if not candidates:
             return []  # e.g. an import of history: nothing to build the record for
         record = RecordLoader(tx).build(event=event, profile_id=profile_id)
+        needed = any(uses_stats(defn) for _, defn in candidates)
         ctx = EvalContext(record=record, now=now, history=StoreProfileData(tx) if profile_id else None,
-                          profile_id=profile_id, trigger_at=event["occurred_at"])
+                          profile_id=profile_id, trigger_at=event["occurred_at"],
+                          stats=stats.get() if needed else None, store_tz=self.settings.timezone)
         for version, defn in candidates:
             trigger_filter = getattr(defn.trigger, "filter", None)
             if trigger_filter is not None and not evaluate(trigger_filter, ctx):

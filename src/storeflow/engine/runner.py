@@ -37,6 +37,7 @@ from storeflow.flows import (
     step_at,
     step_key,
 )
+from storeflow.flows.segment_stats import SegmentStats
 from storeflow.flows.timing import wait_until_deadline
 
 MAX_STEPS_PER_ADVANCE = 200
@@ -46,6 +47,8 @@ class StepEnv(Protocol):
     now: datetime
     store_tz: ZoneInfo
     history: HistoryPort
+    stats: SegmentStats | None
+    """The store's segment statistics for rfm and top conditions (None: those are false)."""
 
     def record(self) -> dict[str, Any]: ...
 
@@ -224,7 +227,7 @@ def _walk(defn: FlowDefinition) -> _Walk:
 def _eval_ctx(run: RunState, env: StepEnv, record: dict[str, Any]) -> EvalContext:
     trigger_at = run.context.get("trigger_at")
     return EvalContext(record=record, now=env.now, history=env.history, profile_id=run.profile_id,
-                       store_tz=env.store_tz.key,
+                       store_tz=env.store_tz.key, stats=env.stats,
                        flow_started_at=run.started_at,
                        trigger_at=datetime.fromisoformat(trigger_at) if trigger_at else run.started_at)
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storeflow.clock import Clock
 from storeflow.engine.batch import Batch, RunEnv
+from storeflow.engine.flow_stats import BatchStats
 from storeflow.engine.flowset import FlowSet
 from storeflow.engine.runner import RunState, advance
 from storeflow.errors import (
@@ -105,19 +106,21 @@ class Worker:
     def _advance(self, tx: StoreTx, rows: list[dict[str, Any]], now: datetime) -> BatchResult:
         result = BatchResult()
         batch = Batch(tx, now, rows)
+        stats = self.flows.stats.batch(tx)  # read once, if a run's flow uses rfm or top
         for row in rows:
-            self._one(batch, row, result)
+            self._one(batch, row, result, stats)
         batch.flush()
         return result
 
-    def _one(self, batch: Batch, row: dict[str, Any], result: BatchResult) -> None:
+    def _one(self, batch: Batch, row: dict[str, Any], result: BatchResult, stats: BatchStats) -> None:
         run = RunState.from_row(row)
         seq = int(run.context.get("seq", 0))
         batch.begin_run()
         try:
             defn = self.flows.definition(batch.tx, run.flow_id, run.flow_version)
             trigger = batch.get("event", row["trigger_event_id"]) if row["trigger_event_id"] else None
-            outcome = advance(run, defn, RunEnv(batch, run, trigger, self.store_tz, self.messaging))
+            env = RunEnv(batch, run, trigger, self.store_tz, self.messaging, stats.for_flow(defn))
+            outcome = advance(run, defn, env)
             batch.save(outcome, seq)
         except SQLAlchemyError:
             batch.end_run(ok=False)
