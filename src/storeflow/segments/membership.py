@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 from storeflow.clock import Clock
 from storeflow.engine.ingest import Ingestor
 from storeflow.flows.segment_stats import SegmentStats
+from storeflow.segments.lifecycle import is_lifecycle_segment, write_lifecycle_stages
 from storeflow.segments.segmentset import ANY, LiveSegment, SegmentSet
 from storeflow.store.base import Store, StoreTx
 
@@ -150,6 +151,7 @@ class SegmentEngine:
                 entered = tx.enter_segment(_rows(seg.id, should - current, now, "compute"))
                 exited = tx.exit_segment(_rows(seg.id, current - should, now, "compute"))
                 changes += len(entered) + len(exited)
+                self._write_stages(tx, entered + exited, now)
                 if seg.time_relative:
                     self._set_flips(tx, seg, page, now)
                 if dependants and (entered or exited):
@@ -214,7 +216,16 @@ class SegmentEngine:
                 # events of this one are not kept waiting for them, and a crash in between leaves
                 # these rows due now, so no flip is lost.
                 tx.set_segment_due([{"segment_id": seg.id, "profile_id": pid, "due_at": now} for pid in wanted])
+        self._write_stages(tx, [(seg.id, pid) for seg, pid, _ in changed], now)
         return len(changed), self._emit(tx, changed, now, reason)
+
+    def _write_stages(self, tx: StoreTx, pairs: Iterable[tuple[str, str]], now: datetime) -> None:
+        """The lifecycle stage property of the profiles whose lifecycle segments changed
+        (segments/lifecycle.py); the profiles it changed are queued for the segments reading
+        profile properties."""
+        staged = write_lifecycle_stages(tx, {pid for sid, pid in pairs if is_lifecycle_segment(sid)}, now)
+        if staged and self.segments.reads_any(["profile:properties"]):
+            tx.queue_segment_changes({pid: {"profile:properties"} for pid in staged}, now)
 
     def _emit(self, tx: StoreTx, changed: list[tuple[LiveSegment, str, bool]], now: datetime, reason: str) -> bool:
         """Ingest segment_entered / segment_exited for each change, in this transaction."""

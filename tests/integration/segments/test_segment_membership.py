@@ -198,3 +198,17 @@ def test_a_merged_profile_leaves_its_segments(sf: Storeflow) -> None:
 def members_ids(sf: Storeflow, segment_id: str) -> set[str]:
     with sf.store.read() as tx:
         return {r["profile_id"] for r in tx.segment_members_page(segment_id, None, 10_000)}
+
+
+def test_the_engine_writes_the_lifecycle_stage(sf: Storeflow, clock: VirtualClock) -> None:
+    apply(sf, "lifecycle-vip", {"field": "profile.properties.spend", "gte": 1000})
+    apply(sf, "stage_vip", {"field": "profile.properties.lifecycle_stage", "eq": "vip"})
+    identify(sf, "a@example.com", spend=5000)
+    sf.drain()
+    assert sf.views.profile(pid(sf, "a@example.com"))["properties"]["lifecycle_stage"] == "vip"
+    assert members(sf, "stage_vip") == {"a@example.com"}  # a segment reading the property follows
+    clock.advance(timedelta(minutes=1))
+    identify(sf, "a@example.com", spend=10)
+    sf.drain()
+    assert sf.views.profile(pid(sf, "a@example.com"))["properties"]["lifecycle_stage"] is None
+    assert members(sf, "stage_vip") == set()
