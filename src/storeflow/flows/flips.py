@@ -161,8 +161,9 @@ class _CachedHistory:
         found: _T = self._memo[key]
         return found
 
-    def events(self, profile_id: str, event_type: str, since: datetime | None,
-               until: datetime) -> Sequence[Mapping[str, Any]]:
+    def events(
+        self, profile_id: str, event_type: str, since: datetime | None, until: datetime
+    ) -> Sequence[Mapping[str, Any]]:
         loaded = self._once(("events", profile_id, event_type),
                             lambda: self.port.events(profile_id, event_type, None, self.end))  # fmt: skip
         return [e for e in loaded if _between(as_datetime(e.get("occurred_at")), since, until)]
