@@ -56,6 +56,8 @@ DUE_BATCH = 200
 HORIZON = timedelta(days=400)
 """How far ahead a flip is looked for (more than a year: anniversaries)."""
 STATS_KEY = "segment_stats"
+COMPUTE_RETRY = timedelta(minutes=1)
+"""How long a failed full computation waits before it is tried again."""
 _EVENTS_PER_INGEST = 1000
 
 
@@ -74,6 +76,7 @@ class SegmentEngine:
         self.pending = False  # the last tick left work (more queued changes, a computation held elsewhere)
         self._stats_text: str | None = None
         self._stats: SegmentStats | None = None
+        self._retry_at: dict[tuple[str, int], datetime] = {}  # full computations that failed
 
     # -- the tick ---------------------------------------------------------------------------------
     def tick(self) -> int:
@@ -89,10 +92,18 @@ class SegmentEngine:
             return 0
         woke = False
         changes = 0
+        self._retry_at = {k: t for k, t in self._retry_at.items()
+                          if (s := states.get(k[0])) is not None and s["computed_version"] != k[1]}
         for seg in self.segments.ordered():
             state = states.get(seg.id)
-            if state is not None and state["computed_version"] != seg.version:
-                changes += self._compute(seg, now)
+            if state is not None and state["computed_version"] != seg.version \
+                    and self._retry_at.get((seg.id, seg.version), now) <= now:
+                try:
+                    changes += self._compute(seg, now)
+                except Exception:  # rolled back; tried again later, the other segments go on
+                    log.exception("segment %s v%d: the full computation failed; retried in %s", seg.id,
+                                  seg.version, COMPUTE_RETRY)
+                    self._retry_at[(seg.id, seg.version)] = now + COMPUTE_RETRY
         n, w = self._drain()
         changes, woke = changes + n, woke or w
         n, w = self._due(now)
@@ -108,14 +119,18 @@ class SegmentEngine:
             self.segments.refresh(tx)
             if not self.segments.ordered():
                 return None
-            if self.pending or tx.has_segment_changes() or self._uncomputed(tx):
-                return self.clock.now()
-            return tx.next_segment_due_at()
+            now = self.clock.now()
+            if self.pending or tx.has_segment_changes() or self._uncomputed(tx, now):
+                return now
+            retries = [t for t in self._retry_at.values() if t > now]
+            times = [t for t in (tx.next_segment_due_at(), *retries) if t is not None]
+            return min(times) if times else None
 
-    def _uncomputed(self, tx: StoreTx) -> bool:
+    def _uncomputed(self, tx: StoreTx, now: datetime) -> bool:
+        """Whether a live segment waits for its full computation (not one that failed recently)."""
         versions = {s.id: s.version for s in self.segments.ordered()}
-        return any(str(s["id"]) in versions and s["computed_version"] != versions[str(s["id"])]
-                   for s in tx.segment_states())
+        return any((sid := str(s["id"])) in versions and s["computed_version"] != versions[sid]
+                   and self._retry_at.get((sid, versions[sid]), now) <= now for s in tx.segment_states())
 
     def _load_stats(self, tx: StoreTx) -> None:
         """Read the segment statistics (parsed again only when they changed). A change of them
@@ -201,8 +216,14 @@ class SegmentEngine:
             wanted = [pid for pid in ids if _affected(seg, changes[pid])]
             if not wanted:
                 continue
-            should = tx.segment_member_ids(seg.condition, now=now, store_tz=self.store_tz, stats=self._stats,
-                                           profile_ids=wanted)
+            try:
+                with tx.savepoint():
+                    should = tx.segment_member_ids(seg.condition, now=now, store_tz=self.store_tz,
+                                                   stats=self._stats, profile_ids=wanted)
+            except Exception:  # one broken segment must not hold up the others (nor the worker)
+                log.exception("segment %s v%d: evaluating %d profiles failed; their membership is left as it was",
+                              seg.id, seg.version, len(wanted))
+                continue
             were = {pid for pid in wanted if seg.id in current.get(pid, ())}
             entered = tx.enter_segment(_rows(seg.id, should - were, now, reason))
             exited = tx.exit_segment(_rows(seg.id, were - should, now, reason))
