@@ -48,10 +48,11 @@ class Sizes:
     profiles: int
     rounds: int  # of each configuration, alternated
     settle_cap_s: float  # give up waiting for the engine this long after the last batch
+    ingest_cap_s: float  # stop sending batches after this long (the rate is then over the events sent)
 
 
-QUICK = Sizes(events=300, batch=100, profiles=40, rounds=1, settle_cap_s=60.0)
-FULL = Sizes(events=30_000, batch=1_000, profiles=5_000, rounds=1, settle_cap_s=120.0)
+QUICK = Sizes(events=300, batch=100, profiles=40, rounds=1, settle_cap_s=60.0, ingest_cap_s=120.0)
+FULL = Sizes(events=30_000, batch=1_000, profiles=5_000, rounds=1, settle_cap_s=120.0, ingest_cap_s=150.0)
 
 
 def run(target: Target, quick: bool) -> list[Figure]:
@@ -64,8 +65,8 @@ def run(target: Target, quick: bool) -> list[Figure]:
     rate_none = statistics.median(r["events_per_second"] for r in none)
     rate_50 = statistics.median(r["events_per_second"] for r in fifty)
     slower = round(100 * (1 - rate_50 / rate_none), 1) if rate_none else None
-    cpu_none = statistics.median(r["cpu_seconds"] for r in none)
-    cpu_50 = statistics.median(r["cpu_seconds"] for r in fifty)
+    cpu_none = statistics.median(r["cpu_per_1000_events"] for r in none)
+    cpu_50 = statistics.median(r["cpu_per_1000_events"] for r in fifty)
     cpu_more = round(100 * (cpu_50 / cpu_none - 1), 1) if cpu_none else None  # the steadier comparison
     last = fifty[-1]
     probes = sorted(x for r in fifty for x in r["probe_latencies_s"])
@@ -74,21 +75,22 @@ def run(target: Target, quick: bool) -> list[Figure]:
     ent = _summary(entries)
     common = {"events": sizes.events, "batch": sizes.batch, "profiles": sizes.profiles, "live_flows": last["flows"],
               "rounds": sizes.rounds, "topology": "ingest in this process; storeflow serve --worker-only beside it"}
-    base = Figure(target.name, "segment_ingest none", sizes.events, "events",
-                  statistics.median(r["ingest_s"] for r in none),
+    base = Figure(target.name, "segment_ingest none", sum(r["events_sent"] for r in none), "events",
+                  sum(r["ingest_s"] for r in none),
                   {**common, "segments": 0, "runs": none},
                   note=f"{last['flows']} live flows, no segment, batches of {sizes.batch:,}; rounds "
                        + " · ".join(f"{r['events_per_second']:,.0f}" for r in none) + " events/s")
-    with_50 = Figure(target.name, "segment_ingest", sizes.events, "events",
-                     statistics.median(r["ingest_s"] for r in fifty),
+    with_50 = Figure(target.name, "segment_ingest", sum(r["events_sent"] for r in fifty), "events",
+                     sum(r["ingest_s"] for r in fifty),
                      {**common, "segments": last["segments"], "slower_percent": slower,
                       "ingest_cpu_more_percent": cpu_more,
                       "settle_s_median": statistics.median(r["settle_s"] for r in fifty), "runs": fifty},
                      note=(f"{last['flows']} live flows + {last['segments']} live segments: "
                            f"{_change(slower)} than none (target: at most 15% slower); rounds "
                            + " · ".join(f"{r['events_per_second']:,.0f}" for r in fifty)
-                           + f" events/s; ingest CPU {cpu_more:+.1f}% ({cpu_50:.1f} s vs {cpu_none:.1f} s);"
-                           f" every change applied {_settle(fifty)} after the last batch"))
+                           + f" events/s; ingest CPU {cpu_more:+.1f}% ({cpu_50:.2f} s vs {cpu_none:.2f} s per 1,000);"
+                           f" every change applied {_settle(fifty)} after the last batch"
+                           + _capped(none + fifty, sizes)))
     entered = Figure(target.name, "segment_ingest entered", len(probes), "probes",
                      sum(r["ingest_s"] for r in fifty),
                      {**common, "probe": lat, "entries": ent,
@@ -100,6 +102,14 @@ def run(target: Target, quick: bool) -> list[Figure]:
                            + f"max {lat['max_s']} s over {len(probes)} probes (target p99 ≤ 1 s); all "
                            f"{len(entries):,} entries by event: p99 {ent['p99_s']} s"))
     return [with_50, base, entered]
+
+
+def _capped(rounds: list[dict[str, Any]], sizes: Sizes) -> str:
+    short = [r for r in rounds if r["events_sent"] < sizes.events]
+    if not short:
+        return ""
+    return "; " + ", ".join(f"{'with' if r['segments'] else 'without'} segments only {r['events_sent']:,} events"
+                            for r in short) + f" were sent in the {sizes.ingest_cap_s:.0f} s allowed"
 
 
 def _settle(rounds: list[dict[str, Any]]) -> str:
@@ -160,11 +170,15 @@ def one_round(target: Target, sizes: Sizes, *, with_segments: bool) -> dict[str,
                 worker_cpu0 = _cpu_seconds(worker.pid)
                 started, cpu0 = time.perf_counter(), time.process_time()
                 accepted = 0
+                sent = probes = 0
                 for n, i in enumerate(range(0, len(workload), sizes.batch)):
+                    if time.perf_counter() - started > sizes.ingest_cap_s:
+                        break  # too slow to finish in the run's budget: the rate is over what was sent
                     items = workload[i:i + sizes.batch] + ([_probe(n)] if with_segments else [])
                     accepted += sum(1 for r in sf.ingest(items) if r.status == "accepted")
+                    sent += len(items) - (1 if with_segments else 0)
+                    probes += 1 if with_segments else 0
                 ingest_s, cpu = time.perf_counter() - started, time.process_time() - cpu0
-                probes = (len(workload) + sizes.batch - 1) // sizes.batch if with_segments else 0
                 settle_s = 0.0
                 caught_up = True
                 if with_segments:  # until every queued change is applied (or the cap: a lower bound)
@@ -178,14 +192,15 @@ def one_round(target: Target, sizes: Sizes, *, with_segments: bool) -> dict[str,
             probe_lat, entry_lat, left = _latencies(sf, stopped_at) if with_segments else ([], [], 0)
         finally:
             sf.close()
-    expected = sizes.events + (probes if with_segments else 0)
+    expected = sent + probes
     if accepted != expected:
         raise BenchmarkError(f"segment_ingest: {accepted} of {expected} events accepted")
     if with_segments and len(probe_lat) != probes:
         raise BenchmarkError(f"segment_ingest: {len(probe_lat)} of {probes} probes timed")
     return {"flows": flows, "segments": applied, "caught_up": caught_up,
             "probes_not_entered": left, "ingest_s": round(ingest_s, 3), "cpu_seconds": round(cpu, 3),
-            "events_per_second": round(sizes.events / ingest_s, 1), "settle_s": round(settle_s, 3),
+            "cpu_per_1000_events": round(1000 * cpu / sent, 3) if sent else None,
+            "events_sent": sent, "events_per_second": round(sent / ingest_s, 1), "settle_s": round(settle_s, 3),
             "worker_cpu_seconds": round(worker_cpu - worker_cpu0, 3)
             if worker_cpu is not None and worker_cpu0 is not None else None,
             "probe_latencies_s": probe_lat, "entry_latencies_s": entry_lat}
