@@ -157,10 +157,11 @@ class Storeflow:
 
     # -- execution -----------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Load and parse the live flows now, so the first request or batch after start-up does not
-        pay for it (with dozens of flows that is most of a second)."""
+        """Load and parse the live flows and segments now, so the first request or batch after
+        start-up does not pay for it (with dozens of flows that is most of a second)."""
         with self.store.read() as tx:
             self.flowset.refresh(tx)
+            self.segmentset.refresh(tx)
 
     def drain_once(self) -> DrainStats:
         stats = DrainStats()

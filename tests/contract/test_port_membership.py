@@ -56,22 +56,35 @@ def test_merged_members(store: Store) -> None:
 
 
 def test_change_queue(store: Store) -> None:
+    lease = T0 + 10 * HOUR
     with store.transaction() as tx:
         assert tx.has_segment_changes() is False
         tx.queue_segment_changes({"p2": {"event:order_placed"}, "p1": {"profile:properties"}}, T0)
-        tx.queue_segment_changes({"p1": {"orders", "profile:properties"}, "p3": {"*"}}, T0 + HOUR)  # the union
+        tx.queue_segment_changes({"p1": {"orders", "profile:properties"}, "p3": {"*"}}, T0)  # the union
         tx.queue_segment_changes({"p3": {"orders"}, "p4": set()}, T0 + HOUR)  # anything stays anything
         assert tx.has_segment_changes() is True
-        assert tx.claim_segment_changes(1) == {"p1": frozenset({"orders", "profile:properties"})}
-        assert tx.claim_segment_changes(10) == {"p2": frozenset({"event:order_placed"}), "p3": frozenset({"*"}),
-                                                "p4": frozenset({"*"})}
+        assert tx.has_segment_changes(T0 - HOUR) is False
+        assert tx.claim_segment_changes(2, T0, lease) == {"p1": frozenset({"orders", "profile:properties"}),
+                                                         "p2": frozenset({"event:order_placed"})}
+        assert tx.claim_segment_changes(10, T0 + HOUR, lease) == {"p3": frozenset({"*"}), "p4": frozenset({"*"})}
+        assert tx.claim_segment_changes(10, T0 + 2 * HOUR, lease) == {}  # leased
+        assert tx.has_segment_changes(T0 + 2 * HOUR) is False
+        tx.queue_segment_changes({"p2": {"orders"}}, T0 + 2 * HOUR)  # queued again while claimed
+        tx.finish_segment_changes(["p1", "p2", "p3"], lease)
+        assert tx.claim_segment_changes(10, T0 + 2 * HOUR, T0 + 20 * HOUR) == {
+            "p2": frozenset({"event:order_placed", "orders"})}  # evaluated again, with both changes
+        assert tx.claim_segment_changes(10, lease, lease + HOUR) == {"p4": frozenset({"*"})}  # lease ran out
+        tx.finish_segment_changes(["p2"], T0 + 20 * HOUR)
+        tx.finish_segment_changes(["p4"], lease + HOUR)
         assert tx.has_segment_changes() is False
     with store.transaction() as tx:
         tx.queue_segment_changes({"p5": {f"event:type-{i:04d}" for i in range(300)}}, T0)  # too many: anything
-        assert tx.claim_segment_changes(10) == {"p5": frozenset({"*"})}
+        assert tx.claim_segment_changes(10, T0, lease) == {"p5": frozenset({"*"})}
+        tx.lock_profiles_for_membership(["p5", "p1"])
 
 
 def test_due_rows_claimed_earliest_first(store: Store) -> None:
+    lease = T0 + 10 * HOUR
     with store.transaction() as tx:
         assert tx.next_segment_due_at() is None
         tx.set_segment_due([{"segment_id": "lapsed", "profile_id": "p1", "due_at": T0 + 2 * HOUR},
@@ -80,12 +93,16 @@ def test_due_rows_claimed_earliest_first(store: Store) -> None:
         tx.set_segment_due([{"segment_id": "lapsed", "profile_id": "p1", "due_at": T0 + 3 * HOUR}])  # replaced
         assert tx.segment_due_of("p1") == {"lapsed": T0 + 3 * HOUR, "bday": T0 + 5 * HOUR}
         assert tx.next_segment_due_at() == T0 + HOUR
-        assert tx.claim_due_segment_flips(T0, 10) == []
-        due = tx.claim_due_segment_flips(T0 + 3 * HOUR, 10)
+        assert tx.claim_due_segment_flips(T0, 10, lease) == []
+        due = tx.claim_due_segment_flips(T0 + 3 * HOUR, 10, lease)
         assert [(r["segment_id"], r["profile_id"], r["due_at"]) for r in due] == [
             ("lapsed", "p2", T0 + HOUR), ("lapsed", "p1", T0 + 3 * HOUR)]
-        assert tx.next_segment_due_at() == T0 + 5 * HOUR  # claimed rows are gone
-        tx.delete_segment_due([("bday", "p1")])
+        assert tx.next_segment_due_at() == T0 + 5 * HOUR  # the claimed rows are leased
+        tx.set_segment_due([{"segment_id": "lapsed", "profile_id": "p1", "due_at": T0 + 90 * HOUR}])  # next flip
+        tx.finish_segment_due([("lapsed", "p1"), ("lapsed", "p2")], lease)  # p2 got none: dropped
+        assert tx.segment_due_of("p2") == {}
+        assert tx.segment_due_of("p1") == {"lapsed": T0 + 90 * HOUR, "bday": T0 + 5 * HOUR}
+        tx.delete_segment_due([("bday", "p1"), ("lapsed", "p1")])
         assert tx.next_segment_due_at() is None
 
 

@@ -77,7 +77,11 @@ _SEGMENT_PROPS = {"products": "items", "name": "title", "url": "product_url"}
 
 _TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .:-]{0,99}$")
 _MESSAGE_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("message_"))
-PASSIVE_EVENTS = _MESSAGE_EVENTS | {"message_sent"}
+MESSAGE_EVENTS = _MESSAGE_EVENTS | {"message_sent"}
+"""Events recording a message sent, delivered, opened, clicked...: the profile's messages changed."""
+# Events that are not the customer's own activity: they do not move profiles.last_active_at.
+# segment_entered / segment_exited are storeflow's own record of a membership change.
+PASSIVE_EVENTS = MESSAGE_EVENTS | {"segment_entered", "segment_exited"}
 
 
 class EventIn(BaseModel):

@@ -51,12 +51,14 @@ COMPUTE_PAGE = 5000
 DRAIN_BATCH = 500
 """Queued profiles evaluated per transaction."""
 DRAIN_BATCHES_PER_TICK = 20
-DUE_BATCH = 200
+DUE_BATCH = 100
 """Due flips claimed per transaction."""
 HORIZON = timedelta(days=400)
 """How far ahead a flip is looked for (more than a year: anniversaries)."""
 STATS_KEY = "segment_stats"
 COMPUTE_RETRY = timedelta(minutes=1)
+CLAIM_LEASE = timedelta(minutes=1)
+"""How long claimed queue and due rows stay with one engine: a crash makes them claimable after it."""
 """How long a failed full computation waits before it is tried again."""
 _EVENTS_PER_INGEST = 1000
 
@@ -120,7 +122,7 @@ class SegmentEngine:
             if not self.segments.ordered():
                 return None
             now = self.clock.now()
-            if self.pending or tx.has_segment_changes() or self._uncomputed(tx, now):
+            if self.pending or tx.has_segment_changes(now) or self._uncomputed(tx, now):
                 return now
             retries = [t for t in self._retry_at.values() if t > now]
             times = [t for t in (tx.next_segment_due_at(), *retries) if t is not None]
@@ -180,13 +182,18 @@ class SegmentEngine:
     def _drain(self) -> tuple[int, bool]:
         changes, woke = 0, False
         for _ in range(DRAIN_BATCHES_PER_TICK):
+            claim_at = self.clock.now()
+            until = claim_at + CLAIM_LEASE
+            with self.store.transaction() as tx:  # short: ingest queueing these profiles again never waits
+                claimed = tx.claim_segment_changes(DRAIN_BATCH, claim_at, until)
+            if not claimed:
+                return changes, woke
             with self.store.transaction() as tx:
-                claimed = tx.claim_segment_changes(DRAIN_BATCH)
-                if not claimed:
-                    return changes, woke
+                tx.lock_profiles_for_membership(claimed)
                 # The instant is taken after the claim: an event committed before it occurred before it.
                 n, w = self._evaluate(tx, {pid: set(keys) for pid, keys in claimed.items()}, self.clock.now(),
                                       "event")
+                tx.finish_segment_changes(claimed, until)
                 changes, woke = changes + n, woke or w
             if len(claimed) < DRAIN_BATCH:
                 return changes, woke
@@ -300,18 +307,23 @@ class SegmentEngine:
     def _due(self, now: datetime) -> tuple[int, bool]:
         changes, woke = 0, False
         while True:
+            until = now + CLAIM_LEASE
             with self.store.transaction() as tx:
-                due = tx.claim_due_segment_flips(now, DUE_BATCH)
-                if not due:
-                    return changes, woke
-                keys: dict[str, set[str]] = defaultdict(set)
-                for row in due:
-                    keys[str(row["profile_id"])].add(f"due:{row['segment_id']}")
+                due = tx.claim_due_segment_flips(now, DUE_BATCH, until)
+            if not due:
+                return changes, woke
+            keys: dict[str, set[str]] = defaultdict(set)
+            for row in due:
+                keys[str(row["profile_id"])].add(f"due:{row['segment_id']}")
+            with self.store.transaction() as tx:
+                tx.lock_profiles_for_membership(keys)
                 n, w = self._evaluate(tx, keys, now, "time")
+                tx.finish_segment_due([(r["segment_id"], r["profile_id"]) for r in due], until)
                 changes, woke = changes + n, woke or w
-                if tx.has_segment_changes():
-                    self.pending = True  # queued events go first: the next tick comes back here
-                    return changes, woke
+                events_wait = tx.has_segment_changes(self.clock.now())
+            if events_wait:
+                self.pending = True  # queued events go first: the next tick comes back here
+                return changes, woke
             if len(due) < DUE_BATCH:
                 return changes, woke
 

@@ -42,7 +42,7 @@ from storeflow.flows.conditions import (
     TopPercent,
     iter_conditions,
 )
-from storeflow.model.events import PASSIVE_EVENTS
+from storeflow.model.events import MESSAGE_EVENTS, PASSIVE_EVENTS
 from storeflow.store.ports import StoreTx
 
 ANY = "*"
@@ -54,8 +54,6 @@ _PROFILE_FIELDS = ("id", "email", "phone", "locale", "timezone", "tags", "proper
                    "first_order_at", "last_order_at", "last_active_at", "created_at", "consent")
 _TIME_OPS = frozenset({"within", "older_than", "anniversary_within"})
 _IDENTITY_KEYS = frozenset({"identities", "profile:email", "profile:phone"})
-MESSAGE_EVENTS = PASSIVE_EVENTS
-"""Events that record a message sent, delivered, opened, clicked...: the messages collection changed."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,7 @@ def event_keys(event_type: str, change: Change | None, updates: Mapping[str, Any
     keys.update(f"profile:{'consent' if column.startswith('consent_') else column}" for column in updates)
     if event_type not in PASSIVE_EVENTS:
         keys.add("profile:last_active_at")
-    else:
+    if event_type in MESSAGE_EVENTS:
         keys.add("messages")
     if isinstance(change, OrderChange):
         keys |= ORDER_KEYS

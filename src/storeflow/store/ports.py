@@ -667,11 +667,17 @@ class MembershipPort(Protocol):
     def queue_segment_changes(self, changes: Mapping[str, Iterable[str]], now: datetime) -> None:
         """Queue profiles (id -> the keys of what changed) for the membership engine to re-evaluate."""
 
-    def claim_segment_changes(self, limit: int) -> dict[str, frozenset[str]]:
-        """Up to ``limit`` queued profiles (id -> what changed), taken off the queue in this transaction."""
+    def claim_segment_changes(self, limit: int, now: datetime, until: datetime) -> dict[str, frozenset[str]]:
+        """Up to ``limit`` profiles queued by ``now`` (id -> what changed), leased until ``until``."""
 
-    def has_segment_changes(self) -> bool:
-        """Whether a queued profile waits for the membership engine."""
+    def finish_segment_changes(self, profile_ids: Iterable[str], until: datetime) -> None:
+        """Take claimed profiles off the queue unless queued again since their claim."""
+
+    def has_segment_changes(self, now: datetime | None = None) -> bool:
+        """Whether a queued profile waits for the membership engine (claimable by ``now``)."""
+
+    def lock_profiles_for_membership(self, profile_ids: Iterable[str]) -> None:
+        """Serialize membership evaluations of these profiles between engines (this transaction)."""
 
     def set_segment_due(self, rows: list[dict[str, Any]]) -> None:
         """Insert or replace due rows (segment_id, profile_id, due_at)."""
@@ -682,8 +688,11 @@ class MembershipPort(Protocol):
     def segment_due_of(self, profile_id: str) -> dict[str, datetime]:
         """Segment id -> the due instant of this profile's row in it."""
 
-    def claim_due_segment_flips(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Due rows earliest first, taken off the table in this transaction."""
+    def claim_due_segment_flips(self, now: datetime, limit: int, until: datetime) -> list[dict[str, Any]]:
+        """Due rows earliest first, leased until ``until``."""
+
+    def finish_segment_due(self, pairs: Iterable[tuple[str, str]], until: datetime) -> None:
+        """Drop the claimed due rows that still hold the lease ``until``."""
 
     def next_segment_due_at(self) -> datetime | None:
         """The earliest due instant of a time-relative segment flip."""

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, exists, func, or_, select, text, update
 
 from storeflow.store.sql.common import TxBase
 from storeflow.store.tables import (
@@ -48,6 +48,7 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
 
 ANY_CHANGE = "*"
 """The key of a change that may touch anything (``storeflow.segments.segmentset.ANY``)."""
+_LOCK_SEED = 0x5E6_3E3  # the advisory locks of membership evaluations (hashtextextended seed)
 _MAX_KEYS = 2000  # characters of keys kept per queued profile; past that it is "anything"
 
 
@@ -212,19 +213,45 @@ class MembershipOps(TxBase):
                                           set_={"queued_at": stmt.excluded.queued_at, "changed": merged})
         self.conn.execute(stmt, rows)
 
-    def claim_segment_changes(self, limit: int) -> dict[str, frozenset[str]]:
-        """Up to ``limit`` queued profiles, taken off the queue in this transaction (rows another
-        engine holds are skipped on PostgreSQL): profile id -> the keys of what changed."""
+    def claim_segment_changes(self, limit: int, now: datetime, until: datetime) -> dict[str, frozenset[str]]:
+        """Up to ``limit`` profiles queued by ``now``, leased until ``until`` (their ``queued_at``
+        moves there; rows another engine holds are skipped on PostgreSQL): profile id -> the keys of
+        what changed. Claim in a short transaction of its own, so ingest never waits for the
+        evaluation; :meth:`finish_segment_changes` removes them once evaluated, and a lease that
+        runs out (a crash) makes them claimable again."""
         q = (select(segment_changes.c.profile_id, segment_changes.c.changed)
-             .order_by(segment_changes.c.profile_id).limit(limit))
+             .where(segment_changes.c.queued_at <= now)
+             .order_by(segment_changes.c.queued_at, segment_changes.c.profile_id).limit(limit))
         found = {str(r[0]): _decode_keys(r[1]) for r in self.conn.execute(self.store.lock_for_claim(q))}
         for chunk in _chunks(sorted(found)):
-            self.conn.execute(segment_changes.delete().where(segment_changes.c.profile_id.in_(chunk)))
+            self.conn.execute(update(segment_changes).where(segment_changes.c.profile_id.in_(chunk))
+                              .values(queued_at=until))
         return found
 
-    def has_segment_changes(self) -> bool:
-        """Whether a queued profile waits for the membership engine."""
-        return bool(self.conn.execute(select(exists().select_from(segment_changes))).scalar())
+    def finish_segment_changes(self, profile_ids: Iterable[str], until: datetime) -> None:
+        """Take these claimed profiles off the queue, unless queued again since the claim (their
+        ``queued_at`` is no longer the lease's ``until``: they are evaluated again)."""
+        for chunk in _chunks(sorted(set(profile_ids))):
+            self.conn.execute(segment_changes.delete().where(segment_changes.c.profile_id.in_(chunk),
+                                                             segment_changes.c.queued_at == until))
+
+    def has_segment_changes(self, now: datetime | None = None) -> bool:
+        """Whether a queued profile waits for the membership engine (claimable by ``now``, when given)."""
+        q = exists().select_from(segment_changes)
+        if now is not None:
+            q = q.where(segment_changes.c.queued_at <= now)
+        return bool(self.conn.execute(select(q)).scalar())
+
+    def lock_profiles_for_membership(self, profile_ids: Iterable[str]) -> None:
+        """Serialize membership evaluations of these profiles between engines (PostgreSQL: advisory
+        transaction locks, taken in id order; SQLite serializes writers already): an engine that
+        claimed a profile queued again while another evaluates it waits, then reads that one's result."""
+        ids = sorted(set(profile_ids))
+        if ids and self.conn.dialect.name == "postgresql":
+            self.conn.execute(text(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(p, :seed))) "
+                "FROM (SELECT unnest(CAST(:ids AS text[])) AS p ORDER BY 1) AS wanted"),
+                {"ids": ids, "seed": _LOCK_SEED})
 
     # -- due flips of time-relative segments -------------------------------------------------------
     def set_segment_due(self, rows: list[dict[str, Any]]) -> None:
@@ -252,14 +279,28 @@ class MembershipOps(TxBase):
                                  .where(segment_due.c.profile_id == profile_id))
         return {str(s): d for s, d in rows}
 
-    def claim_due_segment_flips(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Due rows (segment_id, profile_id, due_at) earliest first, taken off the table in this
-        transaction (SKIP LOCKED on PostgreSQL, so concurrent engines take different rows)."""
+    def claim_due_segment_flips(self, now: datetime, limit: int, until: datetime) -> list[dict[str, Any]]:
+        """Due rows (segment_id, profile_id, due_at) earliest first, leased until ``until`` (their
+        due_at moves there; SKIP LOCKED on PostgreSQL, so concurrent engines take different rows).
+        Claim in a short transaction of its own; the evaluation writes each pair's next flip or
+        :meth:`finish_segment_due` drops it."""
         q = (select(segment_due.c.segment_id, segment_due.c.profile_id, segment_due.c.due_at)
              .where(segment_due.c.due_at <= now).order_by(segment_due.c.due_at).limit(limit))
         rows = [dict(r) for r in self.conn.execute(self.store.lock_for_claim(q)).mappings()]
-        self.delete_segment_due((r["segment_id"], r["profile_id"]) for r in rows)
+        if rows:
+            self.conn.execute(update(segment_due).where(segment_due.c.segment_id == bindparam("s"),
+                                                        segment_due.c.profile_id == bindparam("p"))
+                              .values(due_at=until), [{"s": r["segment_id"], "p": r["profile_id"]} for r in rows])
         return rows
+
+    def finish_segment_due(self, pairs: Iterable[tuple[str, str]], until: datetime) -> None:
+        """Drop the claimed due rows that still hold the lease ``until`` (no next flip was written)."""
+        wanted = sorted(set(pairs))
+        if wanted:
+            self.conn.execute(segment_due.delete().where(segment_due.c.segment_id == bindparam("s"),
+                                                         segment_due.c.profile_id == bindparam("p"),
+                                                         segment_due.c.due_at == until),
+                              [{"s": s, "p": p} for s, p in wanted])
 
     def next_segment_due_at(self) -> datetime | None:
         """The earliest due instant (an index seek)."""

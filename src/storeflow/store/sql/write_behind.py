@@ -510,6 +510,7 @@ PASS_THROUGH = frozenset({
     "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
     "has_segment_changes", "set_segment_due", "delete_segment_due", "segment_due_of", "claim_due_segment_flips",
     "next_segment_due_at", "segment_states", "lock_segment_for_compute", "mark_segment_computed",
+    "finish_segment_changes", "lock_profiles_for_membership", "finish_segment_due",
     # segments as documents
     "get_segment", "list_segments", "insert_segment", "update_segment", "insert_segment_version",
     "get_segment_version", "segment_versions_of", "live_segment_definitions", "delete_segment",
