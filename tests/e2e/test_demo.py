@@ -5,13 +5,17 @@ from __future__ import annotations
 import email
 import re
 import sqlite3
+from datetime import UTC, datetime
 from email.policy import default
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, func, or_, select
 from typer.testing import CliRunner
 
 from storeflow.cli.main import app
+from storeflow.segments.builtin import templates
+from storeflow.store.tables import campaign_recipients, outbox, profiles, segment_membership_log
 
 FLOWS = ("abandoned-cart", "hide-sold-out", "low-stock-alert", "republish-restocked", "vip", "welcome")
 # A thousand customers for ten days: smaller stores sell too little in ten days for the stock flows to
@@ -64,3 +68,56 @@ def test_demo_runs_a_small_store_and_every_sample_flow_acts(tmp_path: Path, monk
     assert any("keranjang" in m["Subject"] or "Selamat datang" in m["Subject"] for m in to_customers)
     body = to_customers[0].get_body(("plain",))
     assert body is not None and body.get_content().strip()
+    _check_segments(output, folder)
+    _check_campaign(output, folder, messages)
+
+
+def _check_segments(output: str, folder: Path) -> None:
+    """The segment table lists every built-in segment with the members the membership log records
+    at the instant it names; the RFM cells hold every customer who ordered."""
+    at = re.search(r"Segment members, [^(]*\((\d{4}-\d\d-\d\dT\d\d:\d\d)Z\)", output)
+    assert at, output
+    instant = datetime.fromisoformat(at.group(1)).replace(tzinfo=UTC)
+    printed = {t.name: _count(output, t.name) for t in templates()}
+    log = segment_membership_log.c
+    engine = create_engine(f"sqlite:///{folder / 'storeflow.db'}")
+    try:
+        with engine.connect() as conn:
+            stored = dict(conn.execute(
+                select(log.segment_id, func.count()).where(
+                    log.entered_at <= instant, or_(log.exited_at.is_(None), log.exited_at > instant))
+                .group_by(log.segment_id)).all())
+            buyers = conn.execute(select(func.count()).select_from(profiles).where(
+                profiles.c.merged_into.is_(None), profiles.c.first_order_at <= instant)).scalar_one()
+    finally:
+        engine.dispose()
+    assert printed == {name: stored.get(name, 0) for name in printed}
+    assert 0 < sum(n for name, n in printed.items() if name.startswith("rfm-")) == buyers  # the cells split them
+    for name in ("lifecycle-first-time-buyer", "lifecycle-subscriber", "engagement-engaged-30d",
+                 "behaviour-recent-purchasers", "behaviour-bargain-hunters", "behaviour-cart-abandoners"):
+        assert printed[name] > 0, name
+
+
+def _check_campaign(output: str, folder: Path, messages: list[email.message.EmailMessage]) -> None:
+    """The campaign report's figures are the store's: recipients frozen, outbox rows, opens, clicks;
+    each message sent is an .eml file in the mailbox."""
+    assert "Campaign demo-newsletter" in output
+    audience = _count(output, "not in engagement-unengaged-90d")
+    queued, sent, skipped = (_count(output, label) for label in ("messages queued", "sent", "skipped"))
+    opened, clicked = _count(output, "opened"), _count(output, "clicked")
+    assert audience > 0 and sent > 0 and opened > 0
+    assert audience == sent + skipped + _count(output, "failed") and queued == sent
+    engine = create_engine(f"sqlite:///{folder / 'storeflow.db'}")
+    try:
+        with engine.connect() as conn:
+            frozen = conn.execute(select(func.count()).select_from(campaign_recipients)
+                                  .where(campaign_recipients.c.campaign_id == "demo-newsletter")).scalar_one()
+            rows = conn.execute(select(outbox.c.sent_at, outbox.c.opened_at, outbox.c.clicked_at)
+                                .where(outbox.c.campaign_id == "demo-newsletter")).all()
+    finally:
+        engine.dispose()
+    assert frozen == audience and len(rows) == queued
+    assert sum(r.sent_at is not None for r in rows) == sent
+    assert (sum(r.opened_at is not None for r in rows), sum(r.clicked_at is not None for r in rows)) == (
+        opened, clicked)
+    assert sum(1 for m in messages if str(m["Subject"]).startswith("Kabar terbaru dari Toko Rimba")) == sent

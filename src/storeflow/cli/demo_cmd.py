@@ -3,7 +3,10 @@
 A fresh SQLite store in ``--dir``, the sample flows installed live, a seeded catalog and customers,
 and a local SMTP server that keeps every email as an ``.eml`` file. The traffic simulator then runs
 ``--days`` of store activity on a virtual clock (ending now), the flows act with their real waits,
-and a summary shows what they did. With ``--serve`` (the default) the API and the worker keep running
+and a summary shows what they did. Then every built-in segment is installed and computed (with the
+segment statistics of the simulated customers), their sizes are shown, and one newsletter campaign
+goes to a segment through the mailbox; its report comes after the customers have had
+``CAMPAIGN_HOURS`` to open it. With ``--serve`` (the default) the API and the worker keep running
 on that store afterwards, with the mailbox, and the command prints a private and a public key.
 """
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:  # imported when the command runs: keeps `storeflow --help` fa
 
 console = Console()
 TEAM_EMAIL: Final = "team@demo.store"
+CAMPAIGN_HOURS: Final = 24  # the customers' time to read the newsletter before its report
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customer
               seed: int, first: datetime, port: int, serve: bool) -> tuple[str, str] | None:
     from storeflow.app import Storeflow
     from storeflow.clock import VirtualClock
+    from storeflow.simulate import audiences
     from storeflow.simulate.catalog import build_catalog
     from storeflow.simulate.people import build_people
     from storeflow.simulate.report import collect, render
@@ -173,12 +178,20 @@ def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customer
         title = (f"storeflow demo: {shop.name}, {days} days ({first.astimezone(local):%Y-%m-%d} to "
                  f"{end.astimezone(local):%Y-%m-%d}), {len(people):,} customers, {len(catalog):,} products "
                  f"({catalog.variant_count:,} variants), prices in {currency}")
-        render(console, report, stats, title=title, locale=shop.locale, mail_dir=mail,
-               mail_files=len(mailbox.files()), wall_s=wall)
+        render(console, report, stats, title=title, locale=shop.locale, wall_s=wall)
         if stats.errors:
             console.print("[yellow]Refused by the engine (first few):[/]")
             for line in stats.errors[:5]:
                 console.print(f"  {line}")
+        t1 = time.perf_counter()
+        audiences.install_segments(sf)
+        audiences.render_segments(console, audiences.segment_sizes(sf), clock.now(), local)
+        audiences.send_campaign(sf, shop.name, shop.locale)
+        sim.follow_mail(clock.now() + timedelta(hours=CAMPAIGN_HOURS))
+        sf.drain()
+        audiences.render_campaign(console, audiences.campaign_report(sf), CAMPAIGN_HOURS)
+        console.print(f"Segments and campaign: {time.perf_counter() - t1:.1f} s; "
+                      f"{len(mailbox.files()):,} emails kept as .eml files in [bold]{mail}[/]")
         if not serve:
             return None
         _, private = sf.keys.create("private", "demo private key")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from babel.numbers import format_currency
@@ -168,8 +167,7 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def render(console: Console, report: DemoReport, stats: SimStats, *, title: str, locale: str, mail_dir: Path,
-           mail_files: int, wall_s: float) -> None:
+def render(console: Console, report: DemoReport, stats: SimStats, *, title: str, locale: str, wall_s: float) -> None:
     table = Table(title="Runs per flow", title_justify="left")
     table.add_column("flow", no_wrap=True)
     for col in ("runs started", "finished", "waiting", "failed"):
@@ -220,4 +218,3 @@ def render(console: Console, report: DemoReport, stats: SimStats, *, title: str,
     for what, value in rows:
         store.add_row(what, value)
     console.print(store)
-    console.print(f"\n{_n(mail_files)} emails kept as .eml files in [bold]{mail_dir}[/]")

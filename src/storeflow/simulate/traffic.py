@@ -68,6 +68,7 @@ _HOURLY_SHARE: Final = tuple(h / sum(HOURLY) for h in HOURLY)
 _WEEKDAY: Final = (0.95, 0.95, 1.0, 1.0, 1.05, 1.15, 1.1)  # Monday .. Sunday
 RESTOCK_HOUR: Final = 9  # store-local time of the daily stock delivery
 REORDER_WHEN_OUT: Final = 0.6  # share of products reordered only when sold out
+DISCOUNT_CODES: Final = ("WELCOME10", "FLASH20", "FREESHIP")
 
 
 class Simulation:
@@ -87,6 +88,7 @@ class Simulation:
         self.end = start + timedelta(days=days)
         self.model = model or TrafficModel()
         self.rng = random.Random(f"traffic:{seed}")
+        self.seed = seed
         self.store_tz = ZoneInfo(sf.settings.timezone)
         self.currency = catalog.currency
         self.people = [_Person(c) for c in people]
@@ -171,6 +173,19 @@ class Simulation:
                     break
         self.stats.run_s = time.perf_counter() - t1
         return self.stats
+
+    def follow_mail(self, until: datetime) -> None:
+        """After :meth:`run`: hour by hour up to ``until``, customers read the email sent since (a
+        campaign's, say) and open, click or unsubscribe as in the run; no new visits are planned."""
+        while (now := self.clock.now()) < until:
+            h1 = min(until, now + timedelta(hours=1))
+            self._read_mail()
+            while self._queue and self._queue[0].at < h1:
+                self._handle(heapq.heappop(self._queue))
+            self._flush()
+            self._advance(h1)
+            self.clock.set(max(h1, self.clock.now()))
+        self._read_mail()
 
     def import_customers(self) -> int:
         """The store's customer list (everyone but the prospects), ingested before the period as
@@ -416,7 +431,8 @@ class Simulation:
                        "properties": {"order_id": order_id, "number": f"#{1000 + self.stats.orders}",
                                       "checkout_id": checkout.checkout_id, "currency": self.currency,
                                       "total": _amount(total), "items": [ln.as_item() for ln in lines],
-                                      "shipping_country": person.customer.country}}, i)
+                                      "shipping_country": person.customer.country,
+                                      "discount_codes": self._discount_codes(i, order_id)}}, i)
         t = at + timedelta(seconds=self.rng.randint(30, 120))
         for line in lines:
             levels = self.stock[line.variant.variant_id]
@@ -433,6 +449,15 @@ class Simulation:
                                               "location": location, "delta": -take, "reason": "order",
                                               "order_id": order_id}})
             self._reorder(line.product, at)
+
+    def _discount_codes(self, i: int, order_id: str) -> list[str]:
+        """A tenth of the customers use a code on every order (bargain hunters), the others on one
+        order in eight; drawn apart from the traffic's own randomness, which they leave as it was."""
+        customer = self.people[i].customer.customer_id
+        draw = random.Random(f"codes:{self.seed}:{order_id}").random()
+        if draw >= 0.125 and random.Random(f"hunter:{self.seed}:{customer}").random() >= 0.1:
+            return []
+        return [DISCOUNT_CODES[int(draw * 1000) % len(DISCOUNT_CODES)]]
 
     # -- email engagement ----------------------------------------------------------------------
     def _read_mail(self) -> None:
