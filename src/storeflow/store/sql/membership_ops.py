@@ -207,7 +207,8 @@ class MembershipOps(TxBase):
         rows = [{"profile_id": pid, "queued_at": now, "changed": _encode_keys(changes[pid])} for pid in sorted(changes)]
         stmt = self.upsert(segment_changes)
         old, new = func.coalesce(segment_changes.c.changed, ANY_CHANGE), stmt.excluded.changed
-        merged = case((or_(old == ANY_CHANGE, new == ANY_CHANGE, func.length(old) + func.length(new) > _MAX_KEYS),
+        merged = case((old == new, old),  # the same changes again: kept once
+                      (or_(old == ANY_CHANGE, new == ANY_CHANGE, func.length(old) + func.length(new) > _MAX_KEYS),
                        ANY_CHANGE), else_=old + "\n" + new)
         stmt = stmt.on_conflict_do_update(index_elements=["profile_id"],
                                           set_={"queued_at": stmt.excluded.queued_at, "changed": merged})
