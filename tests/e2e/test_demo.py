@@ -121,3 +121,14 @@ def _check_campaign(output: str, folder: Path, messages: list[email.message.Emai
     assert (sum(r.opened_at is not None for r in rows), sum(r.clicked_at is not None for r in rows)) == (
         opened, clicked)
     assert sum(1 for m in messages if str(m["Subject"]).startswith("Kabar terbaru dari Toko Rimba")) == sent
+
+
+def test_a_store_too_small_for_an_audience_says_no_campaign_was_sent(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "tiny"
+    result = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--no-serve", "--customers", "5", "--products",
+                                      "3", "--days", "1", "--start", "2026-03-02"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "Segment members" in result.output
+    assert "No campaign sent: campaign demo-newsletter: audience: the audience is empty" in result.output

@@ -186,10 +186,13 @@ def _simulate(mailbox: Mailbox, db: Path, mail: Path, *, currency: str, customer
         t1 = time.perf_counter()
         audiences.install_segments(sf)
         audiences.render_segments(console, audiences.segment_sizes(sf), clock.now(), local)
-        audiences.send_campaign(sf, shop.name, shop.locale)
-        sim.follow_mail(clock.now() + timedelta(hours=CAMPAIGN_HOURS))
-        sf.drain()
-        audiences.render_campaign(console, audiences.campaign_report(sf), CAMPAIGN_HOURS)
+        not_sent = audiences.send_campaign(sf, shop.name, shop.locale)
+        if not_sent is None:
+            sim.follow_mail(clock.now() + timedelta(hours=CAMPAIGN_HOURS))
+            sf.drain()
+            audiences.render_campaign(console, audiences.campaign_report(sf), CAMPAIGN_HOURS)
+        else:
+            console.print(f"[yellow]No campaign sent:[/] {not_sent}", soft_wrap=True, highlight=False)
         console.print(f"Segments and campaign: {time.perf_counter() - t1:.1f} s; "
                       f"{len(mailbox.files()):,} emails kept as .eml files in [bold]{mail}[/]")
         if not serve:

@@ -103,13 +103,18 @@ def newsletter(shop: str, locale: str) -> dict[str, Any]:
     }
 
 
-def send_campaign(sf: Storeflow, shop: str, locale: str) -> None:
-    """Create the newsletter, schedule it now and let the engine send it (on the store's clock)."""
-    from storeflow.campaigns.definition import parse_campaign
+def send_campaign(sf: Storeflow, shop: str, locale: str) -> str | None:
+    """Create the newsletter, schedule it now and let the engine send it (on the store's clock).
+    Returns why it was not sent (a store too small for anyone to be in the audience), else None."""
+    from storeflow.campaigns.definition import CampaignValidationError, parse_campaign
 
     sf.campaigns.create(parse_campaign(newsletter(shop, locale), CAMPAIGN_ID))
-    sf.campaigns.schedule(CAMPAIGN_ID, now=True)
+    try:
+        sf.campaigns.schedule(CAMPAIGN_ID, now=True)
+    except CampaignValidationError as exc:
+        return str(exc)
     sf.drain()
+    return None
 
 
 def campaign_report(sf: Storeflow) -> dict[str, Any]:
