@@ -52,6 +52,18 @@ _LOCK_SEED = 0x5E6_3E3  # the advisory locks of membership evaluations (hashtext
 _MAX_KEYS = 2000  # characters of keys kept per queued profile; past that it is "anything"
 
 
+_PG_QUEUE = text(f"""
+INSERT INTO segment_changes (profile_id, queued_at, changed)
+SELECT p, CAST(:now AS timestamptz), c FROM unnest(CAST(:ids AS text[]), CAST(:changed AS text[])) AS t(p, c)
+ON CONFLICT (profile_id) DO UPDATE SET queued_at = excluded.queued_at, changed = CASE
+    WHEN coalesce(segment_changes.changed, '*') = excluded.changed THEN excluded.changed
+    WHEN coalesce(segment_changes.changed, '*') = '*' OR excluded.changed = '*'
+      OR length(segment_changes.changed) + length(excluded.changed) > {_MAX_KEYS} THEN '*'
+    ELSE segment_changes.changed || chr(10) || excluded.changed END
+""")
+"""``queue_segment_changes`` on PostgreSQL: the same upsert as the SQLite executemany, from arrays."""
+
+
 def _encode_keys(keys: Iterable[str]) -> str:
     wanted = sorted(set(keys))
     if not wanted or ANY_CHANGE in wanted:
@@ -204,7 +216,11 @@ class MembershipOps(TxBase):
         for, then written again."""
         if not changes:
             return
-        rows = [{"profile_id": pid, "queued_at": now, "changed": _encode_keys(changes[pid])} for pid in sorted(changes)]
+        ids = sorted(changes)
+        if self.conn.dialect.name == "postgresql":  # one statement for the batch, not one per row
+            self.conn.execute(_PG_QUEUE, {"ids": ids, "changed": [_encode_keys(changes[p]) for p in ids], "now": now})
+            return
+        rows = [{"profile_id": pid, "queued_at": now, "changed": _encode_keys(changes[pid])} for pid in ids]
         stmt = self.upsert(segment_changes)
         old, new = func.coalesce(segment_changes.c.changed, ANY_CHANGE), stmt.excluded.changed
         merged = case((old == new, old),  # the same changes again: kept once
