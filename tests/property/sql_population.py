@@ -239,3 +239,113 @@ def populations(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
 
 
 _ = Decimal
+
+
+# --- orders, carts, messages, identities, memberships, products, statistics --------------------------
+
+CURRENCIES = ["USD", "BRL", "IDR"]
+
+
+@st.composite
+def order_rows(draw: st.DrawFn, profile_ids: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(draw(st.integers(0, 6))):
+        items = draw(st.lists(st.fixed_dictionaries({
+            "product_id": st.sampled_from(["pr1", "pr2", "pr3", 7, ""]),
+            "sku": st.sampled_from(["a", "b", "SKU-1", 12]),
+            "quantity": st.integers(0, 3),
+            "price": st.sampled_from(["12.50", "3", 4.5]),
+        }), max_size=3))
+        code = st.one_of(st.sampled_from(["a", "b", "SAVE10", ""]),
+                         st.builds(lambda c: {"code": c}, st.sampled_from(["a", "b"])))
+        codes = draw(st.one_of(st.none(), st.lists(code, max_size=2)))
+        props: dict[str, Any] = {} if codes is None else {"discount_codes": codes}
+        placed = draw(instants)
+        rows.append({
+            "id": f"o{i:03d}", "profile_id": draw(st.sampled_from(profile_ids)), "number": str(i),
+            "status": draw(st.sampled_from(["open", "cancelled"])), "financial_status": "paid",
+            "fulfillment_status": "unfulfilled", "currency": draw(st.sampled_from(CURRENCIES)),
+            "total_minor": draw(st.sampled_from([0, 1, 50, 250, 1000, 1050, 2260, 15000050, 99999])),
+            "refunded_minor": 0, "tags": draw(st.lists(st.sampled_from(["a", "b"]), max_size=2)),
+            "shipping_country": None, "line_items": items, "properties": props, "placed_at": placed,
+            "updated_at": placed,
+        })
+    return rows
+
+
+@st.composite
+def cart_rows(draw: st.DrawFn, profile_ids: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(draw(st.integers(0, 4))):
+        at = draw(instants)
+        rows.append({
+            "id": f"c{i:03d}", "profile_id": draw(st.sampled_from(profile_ids)), "kind": "cart",
+            "currency": draw(st.sampled_from(CURRENCIES)),
+            "value_minor": draw(st.sampled_from([0, 50, 250, 1000, 99999])),
+            "items": [{"product_id": "pr1", "quantity": draw(st.integers(0, 3))}], "checkout_url": None,
+            "last_activity_at": at, "converted_at": draw(st.one_of(st.none(), st.just(at))), "order_id": None,
+            "created_at": at,
+        })
+    return rows
+
+
+@st.composite
+def message_rows(draw: st.DrawFn, profile_ids: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(draw(st.integers(0, 4))):
+        at = draw(instants)
+        rows.append({
+            "id": f"m{i:03d}", "channel": draw(st.sampled_from(["email", "sms"])), "idempotency_key": f"m{i}",
+            "payload": {}, "status": "sent", "attempts": 1, "created_at": at, "updated_at": at,
+            "profile_id": draw(st.sampled_from(profile_ids)),
+            "kind": draw(st.sampled_from(["marketing", "transactional"])),
+            "opened_at": draw(maybe_instants), "clicked_at": draw(maybe_instants),
+        })
+    return rows
+
+
+def product_rows() -> list[dict[str, Any]]:
+    return [
+        {"id": "pr1", "title": "A", "status": "published", "tags": ["a", "sale"], "vendor": None,
+         "product_type": "a", "properties": {}, "created_at": NOW, "updated_at": NOW},
+        {"id": "pr2", "title": "B", "status": "published", "tags": [], "vendor": None,
+         "product_type": "", "properties": {}, "created_at": NOW, "updated_at": NOW},
+        {"id": "7", "title": "C", "status": "published", "tags": ["b"], "vendor": None,
+         "product_type": "b", "properties": {}, "created_at": NOW, "updated_at": NOW},
+    ]
+
+
+@st.composite
+def full_populations(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
+    population = draw(populations())
+    ids = [p["id"] for p in population["profiles"]]
+    population["orders"] = draw(order_rows(ids))
+    population["carts"] = draw(cart_rows(ids))
+    population["outbox"] = draw(message_rows(ids))
+    population["products"] = product_rows()
+    population["identities"] = [
+        {"kind": kind, "value": f"{kind}:{pid}", "profile_id": pid, "created_at": NOW}
+        for pid in ids for kind in draw(st.lists(st.sampled_from(["email", "phone", "customer_id"]), unique=True))
+    ]
+    population["segment_members"] = [
+        {"segment_id": seg, "profile_id": pid, "entered_at": NOW}
+        for pid in ids for seg in draw(st.lists(st.sampled_from(["vip", "lapsed"]), unique=True))
+    ]
+    return population
+
+
+def segment_stats() -> st.SearchStrategy[Any]:
+    from storeflow.flows.segment_stats import SegmentStats
+
+    def build(currency: str, r: list[int], f: list[int], m: list[int], pm: int, pf: int) -> SegmentStats:
+        return SegmentStats(
+            currency=currency, recency=tuple(timedelta(days=d) for d in sorted(r)),  # type: ignore[arg-type]
+            frequency=tuple(sorted(f)), monetary=tuple(Decimal(x) / 2 for x in sorted(m)),  # type: ignore[arg-type]
+            monetary_percentiles=tuple(Decimal(pm * i) / 100 for i in range(1, 100)),
+            frequency_percentiles=tuple(pf * i // 100 for i in range(1, 100)), customers=10,
+        )
+
+    four = st.lists(st.integers(0, 400), min_size=4, max_size=4)
+    counts = st.lists(st.integers(0, 5), min_size=4, max_size=4)
+    return st.one_of(st.none(), st.builds(build, st.sampled_from(CURRENCIES), four, counts, four,
+                                          st.integers(0, 200), st.integers(0, 5)))

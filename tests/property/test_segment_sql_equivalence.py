@@ -7,26 +7,31 @@ population is checked against several conditions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
-from tests.property.sql_population import NOW, conditions, populations
+from tests.property.sql_population import NOW, conditions, full_populations, segment_stats
+from tests.unit.flows.segment_strategies import conditions as ast_conditions
 
-from storeflow.engine.records import StoreHistory, profile_record
+from storeflow.engine.records import StoreProfileData, profile_record
 from storeflow.errors import FlowValidationError
 from storeflow.flows import EvalContext, evaluate, parse_condition
-from storeflow.flows.conditions import Condition
+from storeflow.flows.conditions import Condition, condition_to_document
+from storeflow.flows.segment_stats import SegmentStats
 from storeflow.segments.sql import members_query
 from storeflow.store import Store, open_store
-from storeflow.store.tables import events, profiles
+from storeflow.store.tables import carts, events, identities, orders, outbox, products, profiles, segment_members
 
-EXAMPLES = int(__import__("os").environ.get("SEGMENT_SQL_EXAMPLES", "500"))
-CONDITIONS_PER_POPULATION = 6
-TABLES = (profiles, events)
+EXAMPLES = int(os.environ.get("SEGMENT_SQL_EXAMPLES", "500"))
+CONDITIONS_PER_POPULATION = 4
+STORE_TZ = "Asia/Jakarta"
+TABLES = (profiles, events, orders, carts, outbox, products, identities, segment_members)
 
 
 @pytest.fixture
@@ -50,24 +55,24 @@ def write(store: Store, population: dict[str, list[dict[str, Any]]]) -> None:
                 conn.execute(insert(table), rows)
 
 
-def python_members(store: Store, condition: Condition) -> set[str]:
+def python_members(store: Store, condition: Condition, stats: SegmentStats | None) -> set[str]:
     found = set()
     with store.read() as tx:
         conn = tx.conn  # type: ignore[attr-defined]
         rows = conn.execute(select(profiles).where(profiles.c.merged_into.is_(None))).mappings().all()
-        history = StoreHistory(tx)
+        data = StoreProfileData(tx)
         for row in rows:
-            ctx = EvalContext(record={"profile": profile_record(dict(row))}, now=NOW, history=history,
-                              profile_id=row["id"])
+            ctx = EvalContext(record={"profile": profile_record(dict(row))}, now=NOW, data=data,
+                              profile_id=row["id"], stats=stats, store_tz=STORE_TZ)
             if evaluate(condition, ctx):
                 found.add(row["id"])
     return found
 
 
-def sql_members(store: Store, condition: Condition) -> set[str]:
+def sql_members(store: Store, condition: Condition, stats: SegmentStats | None) -> set[str]:
     with store.read() as tx:
         conn = tx.conn  # type: ignore[attr-defined]
-        query = members_query(condition, now=NOW, store_tz="UTC", stats=None, dialect_name=conn.dialect.name)
+        query = members_query(condition, now=NOW, store_tz=STORE_TZ, stats=stats, dialect_name=conn.dialect.name)
         return {str(r[0]) for r in conn.execute(query)}
 
 
@@ -75,16 +80,23 @@ def test_sql_and_python_select_the_same_members(store: Store) -> None:
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               phases=[Phase.explicit, Phase.generate],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(population=populations(), documents=st.lists(conditions(), min_size=1,
-                                                        max_size=CONDITIONS_PER_POPULATION))
-    def check(population: dict[str, list[dict[str, Any]]], documents: list[dict[str, Any]]) -> None:
+    @given(population=full_populations(), stats=segment_stats(),
+           documents=st.lists(conditions(), min_size=1, max_size=CONDITIONS_PER_POPULATION),
+           nodes=st.lists(ast_conditions, min_size=1, max_size=CONDITIONS_PER_POPULATION))
+    def check(population: dict[str, list[dict[str, Any]]], stats: SegmentStats | None,
+              documents: list[dict[str, Any]], nodes: list[Condition]) -> None:
         write(store, population)
+        parsed: list[Condition] = list(nodes)
         for document in documents:
             try:
-                condition = parse_condition(document)
+                parsed.append(parse_condition(document))
             except FlowValidationError:
                 continue  # an operand that does not fit the field: refused before any evaluation
-            expected = python_members(store, condition)
-            assert sql_members(store, condition) == expected, (document, population)
+        for condition in parsed:
+            expected = python_members(store, condition, stats)
+            found = sql_members(store, condition, stats)
+            if found != expected and os.environ.get("SEGMENT_SQL_DUMP"):
+                Path(os.environ["SEGMENT_SQL_DUMP"]).write_text(repr((condition, stats, population)))
+            assert found == expected, condition_to_document(condition)
 
     check()

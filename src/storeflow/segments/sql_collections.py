@@ -109,8 +109,7 @@ class CollectionCompiler:
         if window.within is not None:
             found.append(at >= now - window.within)
         elif window.since == "first_order":
-            first = select(func.min(orders.c.placed_at)).where(orders.c.profile_id == profiles.c.id)
-            found.append(at >= first.scalar_subquery())
+            found.append(at >= profiles.c.first_order_at)  # none: nothing counts
         elif isinstance(window.since, datetime):
             found.append(at >= window.since.astimezone(UTC))
         elif window.since is not None:
@@ -261,7 +260,10 @@ class CollectionCompiler:
 
         def cmp(cut: Decimal) -> Expr:
             zero = 1 if cut < 0 else (-1 if cut > 0 else 0)
-            return case((facets.number_is, facets.number_cmp(cut)), else_=zero)
+            value = case((facets.number_is, facets.number_cmp(cut)), else_=zero)
+            if facets.source is None:
+                return value
+            return select(value).select_from(facets.source).scalar_subquery()
 
         return cmp
 
@@ -272,7 +274,7 @@ class CollectionCompiler:
         if cut is None:
             return false()
         p = profiles.c
-        has = and_(p.orders_count >= 1, p.last_order_at.is_not(None))
+        has = p.orders_count >= 1
         if node.metric == "frequency":
             return truth(and_(has, p.orders_count >= cut))
         return truth(and_(has, _cmp_op(self._spent(self.stats.currency)(Decimal(cut)), "gte")))

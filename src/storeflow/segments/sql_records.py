@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, false, func, literal, select, true
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Text, and_, case, cast, false, func, literal, select, true
 from sqlalchemy.sql import FromClause
 
 from storeflow.flows.record_schema import declared_type
@@ -27,7 +27,8 @@ from storeflow.segments.sql_facets import (
     text_column,
     time_column,
 )
-from storeflow.segments.sql_values import Dialect, Expr, Json
+from storeflow.segments.sql_values import Dialect, Expr, Json, when
+from storeflow.store.tables import products
 
 
 class Binding(Protocol):
@@ -191,11 +192,75 @@ def _as_int(d: Dialect, j: Json) -> Expr:
     return cast(j.expr, BigInteger) if not d.pg else cast(j.text(), BigInteger)
 
 
+def json_text(d: Dialect, j: Json) -> Expr:
+    """``records._text``: a non-empty JSON string, or a whole JSON number as text; else NULL."""
+    if d.pg:
+        digits = j.text().op("~", return_type=Boolean)(literal("^-?[0-9]+$", Text))
+        return case((and_(j.is_string(), j.text() != ""), j.text()),
+                    (and_(j.is_number(), when(j.is_number(), digits, false())), j.text()))
+    return case((and_(j.is_string(), j.text() != ""), j.text()),
+                (j.type_name() == "integer", cast(func.json_extract(j.expr, "$"), Text)))
+
+
+def _text_items(source: Any, text: Expr) -> tuple[Any, Facets]:
+    return source, Facets(present=text.is_not(None), text_is=text.is_not(None), text=text)
+
+
+def _derived_list(items: Callable[[], tuple[Any, Facets]]) -> Facets:
+    return Facets(present=true(), list_is=true(), items=items)
+
+
+def _line_item_texts(key: str) -> Callable[[Dialect, FromClause], Facets]:
+    """``product_ids``, ``variant_ids``, ``skus``: the line items' texts at ``key``."""
+    def build(d: Dialect, table: FromClause) -> Facets:
+        def items() -> tuple[Any, Facets]:
+            source, item = d.json_doc(table.c.line_items).items()
+            return _text_items(source, when(item.is_object(), json_text(d, item.key(key))))
+
+        return _derived_list(items)
+
+    return build
+
+
+def _product_texts(key: str) -> Callable[[Dialect, FromClause], Facets]:
+    """``categories`` (the products' product_type) and ``product_tags`` (their tags)."""
+    def build(d: Dialect, table: FromClause) -> Facets:
+        def items() -> tuple[Any, Facets]:
+            source, item = d.json_doc(table.c.line_items).items()
+            product = products.alias("prd")
+            joined = source.join(product, product.c.id == when(item.is_object(),
+                                                               json_text(d, item.key("product_id"))))
+            if key == "product_type":
+                text = case((product.c.product_type != "", product.c.product_type))
+                return _text_items(joined, text)
+            tags_source, tag = d.json_doc(product.c.tags).items()
+            return _text_items(joined.join(tags_source, true()), json_text(d, tag))
+
+        return _derived_list(items)
+
+    return build
+
+
+def _discount_codes(d: Dialect, table: FromClause) -> Facets:
+    def items() -> tuple[Any, Facets]:
+        source, item = d.json_doc(table.c.properties).key("discount_codes").items()
+        text = case((item.is_object(), json_text(d, item.key("code"))), else_=json_text(d, item))
+        return _text_items(source, text)
+
+    return _derived_list(items)
+
+
 def order_binding(table: FromClause) -> RowBinding:
     derived: dict[str, Callable[[Dialect, FromClause], Facets]] = {
         "total": lambda d, t: money(d, t.c.total_minor, t.c.currency),
         "refunded": lambda d, t: money(d, t.c.refunded_minor, t.c.currency),
         "item_count": _item_count("line_items"),
+        "product_ids": _line_item_texts("product_id"),
+        "variant_ids": _line_item_texts("variant_id"),
+        "skus": _line_item_texts("sku"),
+        "categories": _product_texts("product_type"),
+        "product_tags": _product_texts("tags"),
+        "discount_codes": _discount_codes,
     }
     return RowBinding(
         root="order", table=table,

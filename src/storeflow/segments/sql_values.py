@@ -454,7 +454,7 @@ class Json:
     def items(self) -> tuple[Any, Json]:
         """``(table, item)`` to select from: the items of this array (no rows when not an array)."""
         if self.d.pg:
-            source = case((self.is_array(), self.expr), else_=literal("[]", JSONB))
+            source = case((self.is_array(), self.expr), else_=literal([], JSONB))
             elements = func.jsonb_array_elements(source).table_valued("value")
             return elements, Json(self.d, type_coerce(elements.c.value, JSONB))
         source = case((self.is_array(), self.expr), else_=literal("[]", Text))
