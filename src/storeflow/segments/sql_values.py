@@ -50,6 +50,8 @@ SQL_WHITESPACE: Final = " \t\n\r\x0b\x0c"
 """The whitespace numeric and date text may be surrounded with (ASCII; see docs/segments.md)."""
 
 _PG_NUMERIC_RE: Final = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_PG_SUMMABLE_RE: Final = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$"
+"""Numeric text PostgreSQL sums as ``numeric`` (an exponent of at most 4 digits: within its range)."""
 _PG_DATE_RE: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
 )
@@ -251,7 +253,9 @@ class Dialect:
         """Valid numeric text as an aggregable exact number: ``numeric`` on PostgreSQL; on SQLite the
         integer ``value * 10^SCALE`` (exact for values below 10^9 with at most SCALE decimals)."""
         if self.pg:
-            return cast(text, Numeric)
+            trimmed = self.trim_ws(text)
+            return when(trimmed.op("~", return_type=Boolean)(literal(_PG_SUMMABLE_RE, Text)), cast(trimmed, Numeric))
+
         def scaled(valid: Bool, neg: Bool, sig: Expr, exp: Expr) -> Expr:
             shift = exp + SCALE - func.length(sig)
             magnitude = case(
