@@ -238,6 +238,7 @@ class CollectionCompiler:
         has = and_(p.orders_count >= 1, p.last_order_at.is_not(None))
         parts: list[Bool] = [has]
         for dimension, score in node.scores:
+            value: Expr
             if dimension == "recency":
                 cuts = [self.now - cut for cut in stats.recency]
                 value = case(*((p.last_order_at >= cut, s) for cut, s in zip(cuts, (5, 4, 3, 2), strict=True)), else_=1)
@@ -255,15 +256,16 @@ class CollectionCompiler:
 
         facets: Facets | None = profile_binding(profiles).facets(self.d, ("total_spent", currency))
         assert facets is not None
-        assert facets.number_cmp is not None
-        assert facets.number_is is not None
+        number_cmp, number_is, source = facets.number_cmp, facets.number_is, facets.source
+        assert number_cmp is not None
+        assert number_is is not None
 
         def cmp(cut: Decimal) -> Expr:
             zero = 1 if cut < 0 else (-1 if cut > 0 else 0)
-            value = case((facets.number_is, facets.number_cmp(cut)), else_=zero)
-            if facets.source is None:
+            value = case((number_is, number_cmp(cut)), else_=zero)
+            if source is None:
                 return value
-            return select(value).select_from(facets.source).scalar_subquery()
+            return select(value).select_from(source).scalar_subquery()
 
         return cmp
 

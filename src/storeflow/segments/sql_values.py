@@ -127,9 +127,9 @@ class Dialect:
 
     def text_eq(self, a: Expr, b: Any) -> Bool:
         """Exact text equality (byte-wise on PostgreSQL whatever the database collation)."""
-        if self.pg:
-            return a.collate("C") == literal(b, Text) if not isinstance(b, ColumnElement) else a.collate("C") == b
-        return a == b
+        right = b if isinstance(b, ColumnElement) else literal(b, Text)
+        result: Bool = (a.collate("C") if self.pg else a) == right
+        return result
 
     def text_contains(self, haystack: Expr, needle: str) -> Bool:
         return self.strpos(haystack, literal(needle, Text)) > 0
@@ -190,6 +190,8 @@ class Dialect:
             ok, neg, mant, expo, has_e = d._int(c[0]), d._int(c[1]), c[2], c[3], d._int(c[4])
             expo_body = func.ltrim(expo, "+-")
             expo_digits = func.ltrim(expo_body, "0")
+            valid: Bool
+            digits_only: Bool
             if d.pg:
                 valid = ok == 1
                 digits_only = not_(expo_body.op("~", return_type=Boolean)(literal("[^0-9]", Text)))
@@ -303,6 +305,7 @@ class Dialect:
         def glob(value: Expr, pattern: str) -> Bool:
             return value.op("GLOB", return_type=Boolean)(pattern)
 
+        shape: Bool
         if self.pg:
             shape = t.op("~", return_type=Boolean)(literal(_PG_DATE_RE, Text))
         else:
