@@ -41,6 +41,7 @@ from storeflow.engine.records import (
     StoreProfileData,
     cart_record,
     event_record,
+    order_product_ids,
     order_record,
     product_record,
     profile_record,
@@ -190,12 +191,17 @@ class Batch:
             "event": (previous["event"] if previous is not None
                       else self._record_of("event", event, event_record) if event else None),
             "profile": self._record_of("profile", profile, profile_record) if profile else None,
-            "order": self._record_of("order", order, order_record) if order else None,
+            "order": self._record_of("order", order, self._order_record) if order else None,
             "cart": (previous["cart"] if previous is not None
                      else self._record_of("cart", cart, cart_record) if cart else None),
             "product": self._product_record(product) if product else None,
             "run": run,
         }
+
+    def _order_record(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The order's record with the products it bought (its categories and product tags)."""
+        found = {pid: self.get("product", pid) for pid in order_product_ids(row)}
+        return order_record(row, {pid: product for pid, product in found.items() if product is not None})
 
     def _record_of(self, kind: str, row: dict[str, Any],
                    build: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:

@@ -85,3 +85,29 @@ steps:
         "items": [{"sku": "TEE-M", "quantity": 2, "price": "19.90"}]}}])  # fmt: skip
     sf.drain()
     assert "typed" in profile_of(sf, "ana@example.com")["tags"]
+
+
+def test_the_worker_reads_an_orders_categories_and_product_tags(sf: Storeflow) -> None:
+    # The worker's batch builds the order record with the products it bought, as ingest does.
+    sf.flows.apply(sf.flows.validate("""\
+id: shoes
+name: Shoes buyers
+status: live
+trigger: {event: order_placed}
+steps:
+  - if:
+      all:
+        - {field: order.categories, contains: Shoes}
+        - {field: order.product_tags, contains: summer}
+    then: [{action: tag, tags: [shoes-buyer]}]
+    else: [{action: tag, tags: [other-buyer]}]
+""", "shoes.yaml"), status="live")  # fmt: skip
+    sf.ingest([{"type": "product_created", "id": "pc", "properties": {
+        "product_id": "sandal", "title": "Sandal", "product_type": "Shoes", "tags": ["summer"], "currency": "EUR",
+        "variants": [{"variant_id": "sandal-40", "sku": "SAN-40", "price": "30.00", "inventory_quantity": 5}]}}])
+    sf.ingest([{"type": "order_placed", "id": "op", "email": "ana@example.com", "properties": {
+        "order_id": "o1", "total": "30.00", "currency": "EUR",
+        "items": [{"product_id": "sandal", "sku": "SAN-40", "quantity": 1, "price": "30.00"}]}}])  # fmt: skip
+    sf.drain()
+    tags = profile_of(sf, "ana@example.com")["tags"]
+    assert "shoes-buyer" in tags and "other-buyer" not in tags
