@@ -46,6 +46,7 @@ class Facets:
     has_key: Callable[[str], Bool] | None = None  # a mapping having the key
     number_value: Expr | None = None  # for SUM/MIN/MAX: exact numeric (PostgreSQL), scaled integer (SQLite)
     source: Any = None  # a one-row table the facets read (Json.materialized); None: plain expressions
+    first: Callable[[], Facets] | None = None  # a derived list's first item (``.0``)
     d: Dialect | None = field(default=None)
 
 

@@ -96,7 +96,33 @@ class RowBinding:
 
 def _derived_steps(d: Dialect, whole: Facets, rest: Sequence[str], root: str,
                    segments: Sequence[str]) -> Facets | None:
-    return None  # money, counts and flags have no fields
+    """A step into a derived value: money, counts and flags have no fields; a derived list of texts
+    answers its first item (``.0``); other positions are not compiled."""
+    if whole.list_is is None:
+        return None
+    try:
+        position = int(rest[0])
+    except ValueError:
+        return None
+    if position == 0 and len(rest) == 1 and whole.first is not None:
+        return whole.first()
+    if len(rest) > 1:
+        return None  # a text has no fields
+    from storeflow.segments.sql_facets import UnsupportedCondition
+
+    raise UnsupportedCondition(f"{root}.{'.'.join(segments)}: only the first item (.0) of a derived list "
+                               "is compiled to SQL")
+
+
+def _first_text(d: Dialect, ordered: Callable[[], tuple[Any, Expr, Expr]]) -> Callable[[], Facets]:
+    """The first non-missing text of a derived list, in item order (``_unique`` keeps first ones)."""
+    def build() -> Facets:
+        source, text, position = ordered()
+        first = select(text).select_from(source).where(text.is_not(None)).order_by(position).limit(1)
+        value = first.scalar_subquery()
+        return Facets(present=value.is_not(None), text_is=value.is_not(None), text=value)
+
+    return build
 
 
 # --- money ---------------------------------------------------------------------------------------
@@ -217,7 +243,11 @@ def _line_item_texts(key: str) -> Callable[[Dialect, FromClause], Facets]:
             source, item = d.json_doc(table.c.line_items).items()
             return _text_items(source, when(item.is_object(), json_text(d, item.key(key))))
 
-        return _derived_list(items)
+        def ordered() -> tuple[Any, Expr, Expr]:
+            source, item, position = d.json_doc(table.c.line_items).ordered_items()
+            return source, when(item.is_object(), json_text(d, item.key(key))), position
+
+        return replace(_derived_list(items), first=_first_text(d, ordered))
 
     return build
 
@@ -247,7 +277,11 @@ def _discount_codes(d: Dialect, table: FromClause) -> Facets:
         text = case((item.is_object(), json_text(d, item.key("code"))), else_=json_text(d, item))
         return _text_items(source, text)
 
-    return _derived_list(items)
+    def ordered() -> tuple[Any, Expr, Expr]:
+        source, item, position = d.json_doc(table.c.properties).key("discount_codes").ordered_items()
+        return source, case((item.is_object(), json_text(d, item.key("code"))), else_=json_text(d, item)), position
+
+    return replace(_derived_list(items), first=_first_text(d, ordered))
 
 
 def order_binding(table: FromClause) -> RowBinding:

@@ -468,6 +468,17 @@ class Json:
         each = func.json_each(source).table_valued("fullkey", "json")
         return each, Json(self.d, each.c.json.op("->", return_type=Text)(each.c.fullkey))
 
+    def ordered_items(self) -> tuple[Any, Json, Expr]:
+        """``(table, item, position)``: :meth:`items` with each item's position in the array."""
+        if self.d.pg:
+            source = case((self.is_array(), self.expr), else_=literal([], JSONB))
+            elements = func.jsonb_array_elements(source).table_valued(
+                "value", with_ordinality="position").render_derived()
+            return elements, Json(self.d, type_coerce(elements.c.value, JSONB)), elements.c.position
+        source = case((self.is_array(), self.expr), else_=literal("[]", Text))
+        each = func.json_each(source).table_valued("fullkey", "json", "key")
+        return each, Json(self.d, each.c.json.op("->", return_type=Text)(each.c.fullkey)), each.c.key
+
 
 def any_true(*predicates: Bool) -> Bool:
     return or_(*predicates) if predicates else false()
