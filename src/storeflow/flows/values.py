@@ -10,8 +10,17 @@ from typing import Any
 
 from storeflow.clock import utc
 
-_NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""Numeric text: ASCII digits only (``\\d`` would also take other scripts' digits, which SQL does not)."""
 _ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+"""Date and date-time text a stored value may hold: ``YYYY-MM-DD``, optionally followed by ``T``
+(or ``t`` or a space) ``HH:MM[:SS[.fraction]]`` and ``Z`` or ``+HH:MM``. The SQL compiler of
+segments reads exactly this grammar, so both evaluators agree on what is a date."""
+_SPACE = " \t\n\r\v\f"
+"""The whitespace around numeric and date text that is ignored (ASCII only, as in SQL)."""
 
 
 def is_number(value: Any) -> bool:
@@ -33,7 +42,7 @@ def as_decimal(value: Any) -> Decimal | None:
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(_SPACE)
         if _NUMERIC.fullmatch(text):
             try:
                 return Decimal(text)
@@ -43,7 +52,8 @@ def as_decimal(value: Any) -> Decimal | None:
 
 
 def as_datetime(value: Any) -> datetime | None:
-    """A datetime, date or ISO 8601 text as an aware UTC datetime; None for anything else.
+    """A datetime, date or ISO 8601 text (the grammar of ``_ISO_INSTANT``) as an aware UTC
+    datetime; None for anything else.
 
     Naive values are taken as UTC; a date is midnight UTC.
     """
@@ -51,10 +61,13 @@ def as_datetime(value: Any) -> datetime | None:
         return utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str) and _ISO_DATE_START.match(value.strip()):
+    if isinstance(value, str):
+        text = value.strip(_SPACE)
+        if not _ISO_INSTANT.fullmatch(text):
+            return None
         try:
-            return utc(datetime.fromisoformat(value.strip()))
-        except ValueError:
+            return utc(datetime.fromisoformat(text))
+        except (ValueError, OverflowError):  # no such day; or out of range once moved to UTC
             return None
     return None
 
