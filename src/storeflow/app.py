@@ -117,7 +117,7 @@ class Storeflow:
         self.worker = Worker(self.store, self.clock, self.flowset, store_tz=tz,
                              batch_size=self.settings.worker_batch_size,
                              max_attempts=self.settings.step_max_attempts,
-                             messaging=(self.settings, self.signer))
+                             messaging=(self.settings, self.signer), segments=self.segmentset)
         self.scheduler = Scheduler(self.store, self.clock, self.flowset, tz,
                                    grace=timedelta(seconds=self.settings.date_trigger_grace_s))
         self.dispatcher = Dispatcher(self.store, self.clock, self.channels, policy=retry_policy,
@@ -133,7 +133,7 @@ class Storeflow:
                                  DestinationPolicy.from_settings(self.settings))
         self.keys = KeyService(self.store, self.clock)
         self.views = Views(self.store)
-        self.segments = SegmentService(self.store, self.clock, tz)
+        self.segments = SegmentService(self.store, self.clock, tz, on_wake=self._wake.set)
         self.messages = MessageService(self.store, self.clock, self.signer, lambda evs: self.ingest(evs, "storeflow"))
 
     def _signing_secret(self) -> str:

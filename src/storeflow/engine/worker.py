@@ -30,11 +30,15 @@ from storeflow.errors import (
     TransientActionError,
     ValidationError,
 )
+from storeflow.segments.segmentset import SegmentSet
 from storeflow.settings import Settings
 from storeflow.signing import Signer
 from storeflow.store.base import Store, StoreTx
 
 log = logging.getLogger("storeflow.worker")
+
+_STEP_KEYS = frozenset({"profile:tags", "profile:properties"})
+"""What a step's tag and set_property actions change on a profile, for the segments' index."""
 engine_log = logging.getLogger("storeflow.engine")
 
 # Errors that fail a run for good. The first three are refusals a flow can meet (a missing order, a
@@ -61,8 +65,9 @@ class BatchResult:
 class Worker:
     def __init__(self, store: Store, clock: Clock, flows: FlowSet, *, store_tz: ZoneInfo,
                  batch_size: int = 200, max_attempts: int = 5,
-                 messaging: tuple[Settings, Signer] | None = None) -> None:
+                 messaging: tuple[Settings, Signer] | None = None, segments: SegmentSet | None = None) -> None:
         self.store, self.clock, self.flows = store, clock, flows
+        self.segments = segments  # live segments: profiles a step changed are queued for those reading it
         self.messaging = messaging
         self.store_tz, self.batch_size, self.max_attempts = store_tz, batch_size, max_attempts
 
@@ -91,6 +96,16 @@ class Worker:
             result.add(self._advance_alone(tx, row, now))
         return result
 
+    def _queue_segment_changes(self, tx: StoreTx, profile_ids: list[str], now: datetime) -> None:
+        """Profiles whose tags or properties a step changed (tag, set_property) are queued for the
+        membership engine, in the batch's transaction, when a live segment reads those fields."""
+        assert self.segments is not None
+        self.segments.refresh(tx)
+        if not self.segments.reads_any(_STEP_KEYS):
+            return
+        tx.queue_segment_changes(dict.fromkeys(profile_ids, _STEP_KEYS), now)
+        tx.notify_after_commit("storeflow_runs")
+
     def _advance_alone(self, tx: StoreTx, row: dict[str, Any], now: datetime) -> BatchResult:
         """One run in its own savepoint; an error that escapes it is that run's."""
         try:
@@ -109,7 +124,10 @@ class Worker:
         stats = self.flows.stats.batch(tx)  # read once, if a run's flow uses rfm or top
         for row in rows:
             self._one(batch, row, result, stats)
+        changed = batch.changes.ids("profile")
         batch.flush()
+        if changed and self.segments is not None:
+            self._queue_segment_changes(tx, changed, now)
         return result
 
     def _one(self, batch: Batch, row: dict[str, Any], result: BatchResult, stats: BatchStats) -> None:

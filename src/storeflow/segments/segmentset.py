@@ -98,6 +98,8 @@ def _path_keys(root: str, segments: tuple[str, ...]) -> set[str]:
         return set()  # a collection's own record (inside a history node's where)
     if not segments:
         return {f"profile:{name}" for name in _PROFILE_FIELDS}
+    if segments[0] not in _PROFILE_FIELDS:
+        return {"profile:properties"}  # profile.tier is short for profile.properties.tier
     return {f"profile:{segments[0]}"}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -178,8 +178,10 @@ def csv_safe(value: Any) -> str:
 class SegmentService:
     """Segments through the store's ports: the API, the CLI and the demo use it."""
 
-    def __init__(self, store: Store, clock: Clock, store_tz: ZoneInfo) -> None:
+    def __init__(self, store: Store, clock: Clock, store_tz: ZoneInfo,
+                 on_wake: Callable[[], None] | None = None) -> None:
         self.store, self.clock, self.store_tz = store, clock, store_tz
+        self.on_wake = on_wake  # wakes this process's worker once a changed segment is committed
 
     # -- documents --------------------------------------------------------------------------------
     def load(self, document: str | bytes | Mapping[str, Any], source: str = "<segment>",
@@ -220,6 +222,10 @@ class SegmentService:
             for defn, source in zip(defns, names, strict=True):
                 check_references(defn, everything, source)
             results = {d.id: self._apply_one(tx, d, now) for d in _dependency_order(defns)}
+            if any(r.change != "unchanged" for r in results.values()):
+                tx.notify_after_commit("storeflow_runs")  # workers elsewhere compute it at once
+        if self.on_wake is not None and any(r.change != "unchanged" for r in results.values()):
+            self.on_wake()
         return [results[d.id] for d in defns]
 
     def _apply_one(self, tx: StoreTx, defn: SegmentDefinition, now: datetime) -> ApplyResult:

@@ -212,3 +212,46 @@ def test_the_engine_writes_the_lifecycle_stage(sf: Storeflow, clock: VirtualCloc
     sf.drain()
     assert sf.views.profile(pid(sf, "a@example.com"))["properties"]["lifecycle_stage"] is None
     assert members(sf, "stage_vip") == set()
+
+
+def test_a_shorthand_property_path_follows_the_property(sf: Storeflow, clock: VirtualClock) -> None:
+    apply(sf, "gold", {"field": "profile.tier", "eq": "gold"})  # profile.tier = profile.properties.tier
+    identify(sf, "a@example.com", tier="silver")
+    sf.drain()
+    assert members(sf, "gold") == set()
+    clock.advance(timedelta(minutes=1))
+    identify(sf, "a@example.com", tier="gold")
+    sf.drain()
+    assert members(sf, "gold") == {"a@example.com"}
+    clock.advance(timedelta(minutes=1))
+    identify(sf, "a@example.com", tier="bronze")
+    sf.drain()
+    assert members(sf, "gold") == set()
+    assert [e[0] for e in segment_events(sf, "a@example.com")] == ["segment_entered", "segment_exited"]
+
+
+def test_a_flow_step_that_tags_or_sets_a_property_moves_the_profile_at_once(sf: Storeflow,
+                                                                            clock: VirtualClock) -> None:
+    apply(sf, "tagged-vip", {"field": "profile.tags", "contains": "vip"})
+    apply(sf, "scored", {"field": "profile.score", "gte": 10})
+    sf.flows.apply(sf.flows.validate("""\
+id: promote
+name: Promote
+status: live
+trigger: {event: order_placed}
+steps:
+  - action: tag
+    tags: [vip]
+  - action: set_property
+    property: score
+    value: 12
+""", "promote.yaml"), status="live")  # fmt: skip
+    identify(sf, "a@example.com")
+    sf.drain()
+    assert members(sf, "tagged-vip") == set() and members(sf, "scored") == set()
+    clock.advance(timedelta(minutes=1))
+    sf.ingest([{"type": "order_placed", "email": "a@example.com",
+                "properties": {"order_id": "o1", "total": "10", "currency": "USD"}}])
+    sf.drain()  # the worker's step changes the profile; no further event arrives
+    assert members(sf, "tagged-vip") == {"a@example.com"}
+    assert members(sf, "scored") == {"a@example.com"}

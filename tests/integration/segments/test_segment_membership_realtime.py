@@ -69,8 +69,7 @@ def test_in_process_worker_keeps_membership_current(db_url: str) -> None:
     worker = threading.Thread(target=sf.serve_worker, args=(stop,))
     try:
         worker.start()
-        sf.segments.apply(load_segment(ACTIVE))
-        sf.wake()  # a new segment is computed at the worker's next round
+        sf.segments.apply(load_segment(ACTIVE))  # wakes the worker: computed at once, not at the poll
         assert _wait(lambda: _computed(sf), time.monotonic() + BOUND_S)
         _check_entry_and_timed_exit(sf)
     finally:
@@ -95,11 +94,12 @@ def test_worker_in_another_process_keeps_membership_current(pg_url: str) -> None
         sf.close()
     """)
     sf = Storeflow(Settings(database_url=pg_url), clock=SystemClock())
-    sf.segments.apply(load_segment(ACTIVE))  # computed by the worker when it starts
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
+        # applied while the child runs: NOTIFY wakes it (or its first round sees it), not the 60 s poll
+        sf.segments.apply(load_segment(ACTIVE))
         assert _wait(lambda: _computed(sf), time.monotonic() + 10)
         time.sleep(0.5)  # the child is idle, listening
         _check_entry_and_timed_exit(sf)
