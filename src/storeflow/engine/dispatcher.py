@@ -228,5 +228,8 @@ def message_event(message: dict[str, Any], event_type: str, **extra: Any) -> dic
         "profile_id": message["profile_id"],
         "source": "storeflow",
         "properties": {"message_id": message["id"], "channel": message["channel"], "kind": message.get("kind"),
-                       "flow_id": message.get("flow_id"), "step": message.get("step_key"), **extra},
+                       "flow_id": message.get("flow_id"), "step": message.get("step_key"),
+                       **({"campaign_id": message["campaign_id"], "variant": message.get("variant")}
+                          if message.get("campaign_id") else {}),
+                       **extra},
     }

@@ -80,6 +80,9 @@ def test_a_campaign_sends_each_member_exactly_one_email(shop: Shop, clock: Virtu
     report = shown["report"]
     assert (report["audience_size"], report["queued"], report["sent"], report["skipped"]) == (23, 20, 20, 3)
     assert report["skipped_by_reason"]["no_consent"] == 3
+    with shop.sf.store.read() as tx:  # the message_sent events carry the campaign, for attribution
+        sent = [e for e in tx.timeline(members[0]) if e["type"] == "message_sent"]
+    assert [(e["properties"]["campaign_id"], e["properties"]["variant"]) for e in sent] == [(cid, None)]
 
 
 def test_local_time_delivers_at_ten_in_each_recipients_time_zone(shop: Shop, clock: VirtualClock) -> None:
