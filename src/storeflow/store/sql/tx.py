@@ -26,9 +26,9 @@ from storeflow.store.sql.outbox_ops import OutboxOps
 from storeflow.store.sql.profile_data_ops import ProfileDataOps
 from storeflow.store.sql.profiles_ops import ProfilesOps
 from storeflow.store.sql.runs_ops import RunsOps
-from storeflow.store.sql.segments_ops import SegmentsOps
 from storeflow.store.sql.segment_flows_ops import SegmentFlowsOps
 from storeflow.store.sql.segment_stats_ops import SegmentStatsOps
+from storeflow.store.sql.segments_ops import SegmentsOps
 
 if TYPE_CHECKING:
     from storeflow.store.ports import StoreTx, WriteBehind
