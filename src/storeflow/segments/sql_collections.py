@@ -144,7 +144,7 @@ class CollectionCompiler:
         if of.number_value is None:
             value_sql: Expr = literal(None, BigInteger)
         else:
-            value_sql = of.number_value
+            value_sql = of.number_value()
         if isinstance(agg, SumAggregate):
             total = select(func.coalesce(func.sum(value_sql), 0)).select_from(table).where(*filters).scalar_subquery()
             return self._number_compare(total, agg.op, agg.value)

@@ -44,7 +44,9 @@ class Facets:
     items: Callable[[], tuple[Any, Facets]] | None = None  # a list: (table to select from, its item)
     list_is: Bool | None = None
     has_key: Callable[[str], Bool] | None = None  # a mapping having the key
-    number_value: Expr | None = None  # for SUM/MIN/MAX: exact numeric (PostgreSQL), scaled integer (SQLite)
+    # For SUM/MIN/MAX: exact numeric (PostgreSQL), scaled integer (SQLite). Built on demand: the
+    # numeric parse of free JSON is large, and only aggregates read it.
+    number_value: Callable[[], Expr] | None = None
     source: Any = None  # a one-row table the facets read (Json.materialized); None: plain expressions
     first: Callable[[], Facets] | None = None  # a derived list's first item (``.0``)
     d: Dialect | None = field(default=None)
@@ -227,7 +229,7 @@ def json_facets(j: Json, kind: str, item_kind: str | None = None) -> Facets:
             present=j.is_present(), number_is=j.is_number(), number_cmp=j.number_cmp,
             text_is=j.is_string(), text=j.text(), bool_is=j.bool_is,
             items=lambda: _json_items(j, "any"), list_is=j.is_array(), has_key=j.has_key,
-            number_value=_json_number_value(j), d=d,
+            number_value=lambda: _json_number_value(j), d=d,
         )
     if kind == "string":
         return Facets(present=j.is_string(), text_is=j.is_string(), text=j.text(), d=d)
@@ -240,7 +242,7 @@ def json_facets(j: Json, kind: str, item_kind: str | None = None) -> Facets:
             return case((j.is_number(), j.number_cmp(value)), (j.is_string(), d.decimal_cmp(j.text(), value)))
 
         return Facets(present=or_(j.is_number(), numeric_text), number_is=or_(j.is_number(), numeric_text),
-                      number_cmp=cmp, number_value=_json_number_value(j), d=d)
+                      number_cmp=cmp, number_value=lambda: _json_number_value(j), d=d)
     if kind in ("datetime", "date"):
         ok = when(j.is_string(), d.date_text(j.text(), lambda valid, _: valid), false())
         instant = when(j.is_string(), d.date_text(j.text(), when))
@@ -274,7 +276,7 @@ def int_column(d: Dialect, column: Expr) -> Facets:
         return integer_cmp(column, value)
 
     return Facets(present=column.is_not(None), number_is=column.is_not(None), number_cmp=cmp,
-                  number_value=d.scaled_integer(column), d=d)
+                  number_value=lambda: d.scaled_integer(column), d=d)
 
 
 def integer_cmp(column: Expr, value: Decimal) -> Expr:

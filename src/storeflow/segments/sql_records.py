@@ -49,7 +49,11 @@ def _json_path(d: Dialect, root: str, column: Expr, declared: Sequence[str], ste
     item = ftype.item.kind if ftype.item is not None else None
     source, fragment = j.materialized()
     read = json_facets(fragment, ftype.kind, item)
-    return replace(read, source=source, number_value=json_facets(j, ftype.kind, item).number_value)
+    def number_value() -> Expr:  # aggregates read the value itself, not the materialized fragment
+        whole = json_facets(j, ftype.kind, item).number_value
+        return whole() if whole is not None else literal(None, BigInteger)
+
+    return replace(read, source=source, number_value=number_value if read.number_value is not None else None)
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,8 @@ def money(d: Dialect, minor: Expr, currency: Expr) -> Facets:
         from storeflow.segments.sql_values import SCALE
 
         value_sql = per_exponent(lambda exp: minor * literal(10 ** (SCALE - exp), BigInteger))
-    return Facets(present=present, number_is=present, number_cmp=cmp, number_value=case((present, value_sql)), d=d)
+    return Facets(present=present, number_is=present, number_cmp=cmp, number_value=lambda: case((present, value_sql)),
+                  d=d)
 
 
 # --- the records -------------------------------------------------------------------------------------
