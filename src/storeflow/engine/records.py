@@ -163,6 +163,13 @@ def product_record(tx: StoreTx, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _products_of(tx: StoreTx, order: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The products an order bought, one by one through ``get_product``: ingest's batch view
+    answers it from its cache, where a set read (``rows_by_id``) would flush the batch's writes."""
+    found = {pid: tx.get_product(pid) for pid in order_product_ids(order)}
+    return {pid: row for pid, row in found.items() if row is not None}
+
+
 class RecordLoader:
     """Loads the record for one run (or trigger evaluation) from the store, once."""
 
@@ -184,7 +191,7 @@ class RecordLoader:
         if cart is None and profile is not None:
             cart = tx.latest_open_cart(profile["id"])
         product = tx.get_product(str(props["product_id"])) if props.get("product_id") else None
-        products = tx.rows_by_id("product", order_product_ids(order), columns=("product_type", "tags")) if order else {}
+        products = _products_of(tx, order) if order else {}
         return {
             "event": event_record(event) if event else None,
             "profile": profile_record(profile) if profile else None,
