@@ -1,5 +1,7 @@
-"""next_flip: the earliest instant a condition's truth changes by time alone, exactly; property test
-over random conditions and data: the truth is constant from now until the flip and differs at it."""
+"""next_flip: the earliest instant a condition's truth changes by time alone, exactly; property tests
+over random conditions and data: the truth is constant from now until the flip and differs at it, and
+next_flip answers what the plain search (every candidate evaluated in order, kept here as the
+reference) answers, on small and on long histories."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from profile_data import MemoryProfileData
-from segment_strategies import BASE, conditions
+from segment_strategies import BASE, collections, conditions, profile_comparisons, profile_nodes
 
+from storeflow.errors import ConditionError
 from storeflow.flows.condition_parser import parse_condition
-from storeflow.flows.conditions import Condition
+from storeflow.flows.conditions import AllOf, AnyOf, Condition, History, Not
 from storeflow.flows.evaluate import EvalContext, evaluate
-from storeflow.flows.flips import day_starts, next_flip
+from storeflow.flows.flips import candidates, day_starts, next_flip
 from storeflow.flows.segment_stats import SegmentStats
 
 US = timedelta(microseconds=1)
@@ -38,8 +41,13 @@ def ctx_for(data: MemoryProfileData, profile: dict[str, Any], now: datetime = BA
     return EvalContext(record={"profile": profile}, now=now, profile_id="p1", data=data, stats=STATS, store_tz=tz)
 
 
-def flip_of(doc: dict[str, Any], data: MemoryProfileData | None = None, profile: dict[str, Any] | None = None,
-            tz: str = "UTC", now: datetime = BASE) -> datetime | None:
+def flip_of(
+    doc: dict[str, Any],
+    data: MemoryProfileData | None = None,
+    profile: dict[str, Any] | None = None,
+    tz: str = "UTC",
+    now: datetime = BASE,
+) -> datetime | None:
     ctx = ctx_for(data or MemoryProfileData(), profile or {}, now, tz)
     return next_flip(parse_condition(doc), ctx, horizon=HORIZON)
 
@@ -122,12 +130,13 @@ def populations(draw: st.DrawFn) -> tuple[MemoryProfileData, dict[str, Any]]:
     events = [{"id": f"e{i}", "type": draw(st.sampled_from(["order_placed", "page_viewed"])), "occurred_at": at,
                "properties": {"total": draw(st.integers(0, 40)), "channel": "a"}}
               for i, at in enumerate(draw(st.lists(maybe_offsets, max_size=4)))]  # fmt: skip
-    past = sorted(o["placed_at"] for o in orders if o["placed_at"] <= BASE)
+    placed: list[dict[str, Any]] = orders
+    past = sorted(o["placed_at"] for o in placed if o["placed_at"] <= BASE)
     profile = {
         "orders_count": len(past),
         "first_order_at": past[0] if past else None,
         "last_order_at": past[-1] if past else None,
-        "total_spent": {"IDR": sum((o["total"] for o in orders), Decimal(0))},
+        "total_spent": {"IDR": sum((o["total"] for o in placed), Decimal(0))},
         "properties": {"birthday": draw(st.dates(BORN[0], BORN[1])).isoformat()},
         "consent": {"sms": "subscribed"},
     }  # fmt: skip
@@ -177,3 +186,115 @@ def test_truth_is_constant_until_the_flip_and_differs_at_it(
         assert evaluate(condition, replace(ctx, now=at)) == now_truth, (at, flip)
     if flip is not None:
         assert evaluate(condition, replace(ctx, now=flip)) != now_truth
+
+
+# --- against the reference ---------------------------------------------------------------------
+
+
+def reference_next_flip(condition: Condition, ctx: EvalContext, *, horizon: timedelta) -> datetime | None:
+    """The plain search next_flip was first written as: every candidate, in order, the whole
+    condition evaluated at each."""
+    end = ctx.now + horizon
+    current = evaluate(condition, ctx)
+    for candidate in sorted({c for c in candidates(condition, ctx, end) if ctx.now < c <= end}):
+        if evaluate(condition, replace(ctx, now=candidate)) != current:
+            return candidate
+    return None
+
+
+def outcome(search: Any, condition: Condition, ctx: EvalContext, horizon: timedelta) -> Any:
+    try:
+        return search(condition, ctx, horizon=horizon)
+    except ConditionError as error:
+        return type(error)
+
+
+@st.composite
+def long_histories(draw: st.DrawFn) -> tuple[MemoryProfileData, dict[str, Any]]:
+    """A population with many items (up to 40 of each collection), bunched along a walk through
+    time around now, so windows fill and empty often within the horizon."""
+    data, profile = draw(populations())
+    gaps = st.integers(0, 72).map(lambda h: timedelta(hours=h, microseconds=h % 3 - 1))
+
+    def walk(count: int) -> list[datetime]:
+        at, found = draw(offsets), []
+        for _ in range(count):
+            at += draw(gaps) - timedelta(hours=30)
+            found.append(at)
+        return found
+
+    amounts = st.none() | st.integers(0, 400).map(lambda n: Decimal(n) / 2)  # none: no value to aggregate
+    for i, at in enumerate(walk(draw(st.integers(0, 40)))):
+        data.event_list.append({"id": f"x{i}", "type": draw(st.sampled_from(["order_placed", "page_viewed"])),
+                                "occurred_at": at, "properties": {"total": draw(amounts)}})  # fmt: skip
+    for i, at in enumerate(walk(draw(st.integers(0, 40)))):
+        data.order_list.append({"id": f"xo{i}", "placed_at": at, "total": draw(amounts), "currency": "IDR",
+                                "skus": [], "categories": [], "discount_codes": []})  # fmt: skip
+    for i, at in enumerate(walk(draw(st.integers(0, 20)))):
+        data.cart_list.append({"id": f"xc{i}", "last_activity_at": at, "value": draw(amounts), "converted": False})
+    for i, at in enumerate(walk(draw(st.integers(0, 20)))):
+        data.message_list.append({"id": f"xm{i}", "channel": "email", "kind": "marketing", "created_at": at,
+                                  "opened_at": None, "clicked_at": None})  # fmt: skip
+    return data, profile
+
+
+timed_conditions = st.recursive(
+    st.one_of(collections(), collections(), profile_comparisons, profile_nodes),
+    lambda kids: st.one_of(
+        st.lists(kids, min_size=1, max_size=3).map(lambda cs: AllOf(conditions=tuple(cs))),
+        st.lists(kids, min_size=1, max_size=3).map(lambda cs: AnyOf(conditions=tuple(cs))),
+        kids.map(lambda c: Not(condition=c)),
+    ),
+    max_leaves=5,
+)
+"""Trees of collections and time-relative profile conditions: more of them flip within the horizon."""
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(conditions, timed_conditions, timed_conditions),
+    st.one_of(populations(), long_histories()),
+    st.sampled_from(["UTC", "Asia/Jakarta", "America/New_York"]),
+    st.sampled_from([timedelta(hours=12), DAY * 10, HORIZON, DAY * 400]),
+    st.integers(-3 * 24, 3 * 24).map(lambda h: BASE + timedelta(hours=h)),
+    st.sampled_from([True, True, True, False]),
+)
+def test_next_flip_is_the_reference_search(
+    condition: Condition,
+    population: tuple[MemoryProfileData, dict[str, Any]],
+    tz: str,
+    horizon: timedelta,
+    now: datetime,
+    with_data: bool,
+) -> None:
+    data, profile = population
+    ctx = ctx_for(data, profile, now=now, tz=tz)
+    if not with_data:  # a context without profile data: errors, or not, as the reference has them
+        ctx = replace(ctx, data=None, profile_id=None)
+    assert outcome(next_flip, condition, ctx, horizon) == outcome(reference_next_flip, condition, ctx, horizon)
+
+
+def test_a_long_history_flips_as_the_reference_does() -> None:
+    events = [{"id": f"e{i}", "type": "page_viewed", "occurred_at": BASE - timedelta(minutes=97 * i), "properties": {}}
+              for i in range(500)]  # fmt: skip
+    data = MemoryProfileData(event_list=events)
+    views = "page_viewed"
+    doc = {"all": [{"history": {"event": views, "within": "7d"}, "count": {"gte": 3}},
+                   {"any": [{"history": {"event": views, "within": "30d"}, "exists": True},
+                            {"not": {"history": {"event": views}, "last_seen": {"within": "7d"}}}]}]}  # fmt: skip
+    ctx = ctx_for(data, {})
+    for horizon in (DAY, HORIZON, 400 * DAY):
+        found = next_flip(parse_condition(doc), ctx, horizon=horizon)
+        assert found == reference_next_flip(parse_condition(doc), ctx, horizon=horizon)
+    assert found == BASE - timedelta(minutes=97 * 2) + 7 * DAY + US  # the third latest view leaves the week
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(collections(), long_histories(), st.integers(-3 * 24, 3 * 24).map(lambda h: BASE + timedelta(hours=h)))
+def test_a_collection_over_many_items_flips_as_the_reference_does(
+    node: History, population: tuple[MemoryProfileData, dict[str, Any]], now: datetime
+) -> None:
+    data, profile = population
+    ctx = ctx_for(data, profile, now=now)
+    for condition in (node, Not(condition=node)):
+        assert next_flip(condition, ctx, horizon=HORIZON) == reference_next_flip(condition, ctx, horizon=HORIZON)
