@@ -170,11 +170,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a flow")
 
 
-def _json_int(text: str) -> int | LongNumber:
+def json_int(text: str) -> int | LongNumber:
+    """``json.loads``'s ``parse_int``: a number longer than the limit is kept as text to refuse."""
     return LongNumber(text) if len(text) > MAX_NUMBER_LENGTH else int(text)
 
 
-def _json_float(text: str) -> float | LongNumber:
+def json_float(text: str) -> float | LongNumber:
+    """``json.loads``'s ``parse_float``, with the same length limit as ``json_int``."""
     return LongNumber(text) if len(text) > MAX_NUMBER_LENGTH else float(text)
 
 
@@ -197,7 +199,7 @@ def _guess_format(text: str, source: str) -> Literal["yaml", "json"]:
     if text.lstrip().startswith(("{", "[")):
         check_json_depth(text)  # nested too deep for either format
         try:
-            json.loads(text, parse_int=_json_int, parse_float=_json_float)
+            json.loads(text, parse_int=json_int, parse_float=json_float)
         except ValueError:
             return "yaml"  # e.g. YAML flow style; YAML reports the syntax error if it is neither
         return "json"
@@ -228,7 +230,7 @@ def _load(text: str, source: str, fmt: Format, destinations: DestinationPolicy) 
     if kind == "json":
         check_json_depth(text)
         try:
-            data = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int, parse_float=_json_float)
+            data = json.loads(text, parse_constant=_reject_constant, parse_int=json_int, parse_float=json_float)
         except json.JSONDecodeError as exc:
             raise _syntax_error(f"JSON syntax error: {exc.msg}", exc.lineno, source) from None
         except ValueError as exc:

@@ -27,14 +27,12 @@ from storeflow.flows.condition_parser import read_condition
 from storeflow.flows.conditions import Condition, InSegment, condition_to_document, iter_conditions
 from storeflow.flows.definition import canonical_json
 from storeflow.flows.limits import (
-    MAX_NUMBER_LENGTH,
     LimitExceeded,
-    LongNumber,
     check_json_depth,
     check_shape,
     check_size,
 )
-from storeflow.flows.loader import read_yaml
+from storeflow.flows.loader import json_float, json_int, read_yaml
 from storeflow.flows.problems import Loc, Problems, check_keys, type_name, want_mapping, want_slug, want_text
 
 Format = Literal["yaml", "json", "auto"]
@@ -141,8 +139,8 @@ def _parse_text(document: str | bytes, fmt: Format, source: str, problems: Probl
     if kind == "json":
         check_json_depth(text)
         try:
-            return json.loads(text, parse_constant=_reject_constant, parse_int=_json_int,
-                              parse_float=_json_float), {}
+            return json.loads(text, parse_constant=_reject_constant, parse_int=json_int,
+                              parse_float=json_float), {}
         except json.JSONDecodeError as exc:
             raise _syntax_error(f"JSON syntax error: {exc.msg}", exc.lineno, source) from None
         except ValueError as exc:
@@ -166,7 +164,7 @@ def _guess_format(text: str, source: str) -> Literal["yaml", "json"]:
     if text.lstrip().startswith(("{", "[")):
         check_json_depth(text)
         try:
-            json.loads(text, parse_int=_json_int, parse_float=_json_float)
+            json.loads(text, parse_int=json_int, parse_float=json_float)
         except ValueError:
             return "yaml"
         return "json"
@@ -175,14 +173,6 @@ def _guess_format(text: str, source: str) -> Literal["yaml", "json"]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a segment")
-
-
-def _json_int(text: str) -> int | LongNumber:
-    return LongNumber(text) if len(text) > MAX_NUMBER_LENGTH else int(text)
-
-
-def _json_float(text: str) -> float | LongNumber:
-    return LongNumber(text) if len(text) > MAX_NUMBER_LENGTH else float(text)
 
 
 def _syntax_error(message: str, line: int | None, source: str) -> SegmentValidationError:
