@@ -33,9 +33,11 @@ from storeflow.flows.conditions import (
     SOURCE_ROOTS,
     CountAggregate,
     ExistsAggregate,
+    FirstSeenAggregate,
     HasIdentity,
     History,
     InSegment,
+    LastSeenAggregate,
     PurchaseOverdue,
     Rfm,
     SumAggregate,
@@ -161,7 +163,11 @@ def evaluate_collection(node: History, ctx: EvalContext) -> bool:
     times = [t for t, _ in matching]
     if not times:
         return agg.op in ("older_than", "before")
-    seen = min(times) if agg.kind == "first_seen" else max(times)
+    return seen_holds(agg, min(times) if agg.kind == "first_seen" else max(times), now)
+
+
+def seen_holds(agg: FirstSeenAggregate | LastSeenAggregate, seen: datetime, now: datetime) -> bool:
+    """Whether a first/last seen instant ``seen`` compares as ``agg`` asks, at ``now``."""
     if agg.op == "within":
         return agg.period is not None and now - agg.period <= seen <= now
     if agg.op == "older_than":

@@ -42,6 +42,7 @@ from storeflow.flows.collections_eval import (
     numeric_value,
     orders_summary,
     overdue_after,
+    seen_holds,
     window_bounds,
 )
 from storeflow.flows.conditions import (
@@ -314,14 +315,7 @@ class _Collection(_Leaf):
                 return compare(agg.op, total, expected, now)
         if j == i:
             return agg.op in ("older_than", "before")
-        seen = self.times[i] if agg.kind == "first_seen" else self.times[j - 1]
-        if agg.op == "within":
-            return agg.period is not None and now - agg.period <= seen <= now
-        if agg.op == "older_than":
-            return agg.period is not None and seen < now - agg.period
-        if agg.op == "before":
-            return agg.at is not None and seen < utc(agg.at)
-        return agg.at is not None and seen > utc(agg.at)
+        return seen_holds(agg, self.times[i] if agg.kind == "first_seen" else self.times[j - 1], now)
 
 
 def _shifted(times: list[datetime], start: int, shift: timedelta) -> Iterator[datetime]:
