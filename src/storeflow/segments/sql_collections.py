@@ -80,7 +80,9 @@ class CollectionCompiler:
         self.stats = stats
 
     def condition(self, node: Condition, scope: Scope) -> ColumnElement[bool]:  # pragma: no cover
-        raise NotImplementedError
+        """Any node in ``scope`` (a collection's ``where``): defined by ``storeflow.segments.sql.Compiler``,
+        the only subclass, which is the only class instantiated."""
+        raise TypeError("CollectionCompiler is a base: compile with storeflow.segments.sql.Compiler")
 
     # -- collections ----------------------------------------------------------------------------
     def _source(self, node: History) -> tuple[FromClause, RowBinding, str, Any, list[Bool]]:

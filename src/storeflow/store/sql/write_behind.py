@@ -501,20 +501,16 @@ PASS_THROUGH = frozenset({
     "products_with_stock", "entries_of_profiles", "active_keys_of_profiles", "waiting_profiles",
     "insert_profiles", "insert_identities", "insert_events", "insert_carts", "update_rows",
     "touch_active_many", "create_runs", "record_entries", "get_event", "orders_for", "insert_orders",
-    # segment-triggered flows
-    "set_segment_backfill", "segment_backfills", "postpone_segment_backfill",
-    # segment statistics: the meta row
-    "set_meta_value",
-    # segment membership (segment tables only; ingest queues changed profiles through it)
-    "segments_of", "memberships_of", "is_member", "enter_segment", "exit_segment", "members_in_range",
-    "member_counts", "membership_history", "queue_segment_changes", "claim_segment_changes",
-    "has_segment_changes", "set_segment_due", "delete_segment_due", "segment_due_of", "claim_due_segment_flips",
-    "next_segment_due_at", "segment_states", "lock_segment_for_compute", "mark_segment_computed",
-    "finish_segment_changes", "lock_profiles_for_membership", "finish_segment_due",
-    # segments as documents
-    "get_segment", "list_segments", "insert_segment", "update_segment", "insert_segment_version",
-    "get_segment_version", "segment_versions_of", "live_segment_definitions", "delete_segment",
-    "bump_segments_revision", "segments_revision", "segment_users",
+    # segment flows' backfills, the statistics' meta row, membership (segment tables only; ingest
+    # queues changed profiles through it) and segments as documents
+    "set_segment_backfill", "segment_backfills", "postpone_segment_backfill", "set_meta_value", "segments_of",
+    "memberships_of", "is_member", "enter_segment", "exit_segment", "members_in_range", "member_counts",
+    "membership_history", "queue_segment_changes", "claim_segment_changes", "has_segment_changes",
+    "set_segment_due", "delete_segment_due", "segment_due_of", "claim_due_segment_flips", "next_segment_due_at",
+    "segment_states", "lock_segment_for_compute", "mark_segment_computed", "finish_segment_changes",
+    "lock_profiles_for_membership", "finish_segment_due", "get_segment", "list_segments", "insert_segment",
+    "update_segment", "insert_segment_version", "get_segment_version", "segment_versions_of",
+    "live_segment_definitions", "delete_segment", "bump_segments_revision", "segments_revision", "segment_users",
 })
 
 Effect = Literal["keep", "products", "all"]
